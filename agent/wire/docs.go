@@ -1,0 +1,134 @@
+package wire
+
+// Status is the retained document on dev/{id}/status. The MQTT will carries
+// the same document with Online false and the same Session, so an operator
+// can pair every "offline" with the "online" it ends.
+type Status struct {
+	Online  bool   `json:"online"`
+	Session uint64 `json:"session"`
+	Version string `json:"version"`
+	// Since is when this session came online (ms epoch); for the will, when
+	// the session that died came online.
+	Since int64 `json:"since"`
+	TS    int64 `json:"ts"`
+}
+
+// Amp is the amplifier part of the state.
+type Amp struct {
+	Power bool `json:"power"`
+}
+
+// Playing describes what the speakers are playing.
+type Playing struct {
+	Item     string   `json:"item"`
+	Source   string   `json:"source"`
+	Priority string   `json:"priority"`
+	Origin   string   `json:"origin,omitempty"`
+	Zones    []string `json:"zones"`
+	Since    int64    `json:"since"`
+	Title    string   `json:"title,omitempty"`
+}
+
+// ScheduleInfo is the schedule part of the state.
+type ScheduleInfo struct {
+	Version string `json:"version"`
+	Next    *int64 `json:"next"`
+}
+
+// Alarm is an active alarm in the state.
+type Alarm struct {
+	Name  string `json:"name"`
+	Since int64  `json:"since"`
+	// Detail says what is wrong, for a person.
+	Detail string `json:"detail,omitempty"`
+}
+
+// State is the retained full-state document on dev/{id}/state.
+type State struct {
+	TS         int64           `json:"ts"`
+	ID         string          `json:"id"`
+	Version    string          `json:"version"`
+	Zones      map[string]bool `json:"zones"`
+	Volume     int             `json:"volume"`
+	Amp        Amp             `json:"amp"`
+	Playing    *Playing        `json:"playing"`
+	Queue      []Playing       `json:"queue"`
+	Schedule   ScheduleInfo    `json:"schedule"`
+	ConfigHash string          `json:"config_hash"`
+	Alarms     []Alarm         `json:"alarms"`
+	Groups     []string        `json:"groups"`
+	Inputs     map[string]bool `json:"inputs"`
+	// Hardware lists parts that are missing or failed (degraded mode).
+	Hardware map[string]string `json:"hardware,omitempty"`
+}
+
+// MQTTCounters are the link counters in telemetry.
+type MQTTCounters struct {
+	Reconnects uint64 `json:"reconnects"`
+	RX         uint64 `json:"rx"`
+	TX         uint64 `json:"tx"`
+	Dropped    uint64 `json:"dropped"`
+}
+
+// AudioTele is the audio part of telemetry; nil fields are unknown.
+type AudioTele struct {
+	LevelDBFS *float64 `json:"level_dbfs"`
+	Underruns uint64   `json:"underruns"`
+}
+
+// ModemTele is the 4G modem part of telemetry; nil fields are unknown.
+type ModemTele struct {
+	RAT      *string  `json:"rat"`
+	RSSIdBm  *float64 `json:"rssi_dbm"`
+	RSRPdBm  *float64 `json:"rsrp_dbm"`
+	RSRQdB   *float64 `json:"rsrq_db"`
+	SINRdB   *float64 `json:"sinr_db"`
+	Operator *string  `json:"operator"`
+	Cell     *string  `json:"cell"`
+	ICCID    *string  `json:"iccid"`
+	IMEI     *string  `json:"imei"`
+}
+
+// GNSSTele is the position part of telemetry.
+type GNSSTele struct {
+	Lat *float64 `json:"lat"`
+	Lon *float64 `json:"lon"`
+	Fix bool     `json:"fix"`
+}
+
+// Tele is the periodic telemetry document on dev/{id}/tele. Pointer fields
+// are null when the value could not be read (e.g. no thermal sensor).
+type Tele struct {
+	TS            int64           `json:"ts"`
+	UptimeS       int64           `json:"uptime_s"`
+	MemRSSBytes   *uint64         `json:"mem_rss_bytes"`
+	CPUTempC      *float64        `json:"cpu_temp_c"`
+	Load1         *float64        `json:"load1"`
+	DiskFreeBytes *uint64         `json:"disk_free_bytes"`
+	MQTT          MQTTCounters    `json:"mqtt"`
+	Audio         AudioTele       `json:"audio"`
+	Modem         ModemTele       `json:"modem"`
+	GNSS          GNSSTele        `json:"gnss"`
+	Inputs        map[string]bool `json:"inputs"`
+	Volume        int             `json:"volume"`
+	Session       uint64          `json:"session"`
+}
+
+// Event is a document on dev/{id}/event. Type says what happened; the other
+// fields depend on it and travel in Data.
+type Event struct {
+	TS   int64          `json:"ts"`
+	Type string         `json:"type"`
+	Data map[string]any `json:"data,omitempty"`
+}
+
+// Event types emitted by the agent.
+const (
+	EventRetainedIgnored = "retained_command_ignored"
+	EventBadCommand      = "bad_command"
+	EventAlarm           = "alarm"
+	EventAlarmCleared    = "alarm_cleared"
+	EventStarted         = "started"
+	EventConfigChanged   = "config_changed"
+	EventError           = "error"
+)
