@@ -1,0 +1,115 @@
+package mqtttest
+
+import (
+	"net"
+	"strings"
+	"testing"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestPublishSubscribe(t *testing.T) {
+	b := Start(t)
+	if !strings.HasPrefix(b.URL(), "tcp://127.0.0.1:") || b.URL() != "tcp://"+b.Addr() {
+		t.Fatalf("URL() = %q, Addr() = %q", b.URL(), b.Addr())
+	}
+	msgs := b.Subscribe(t, "t/+/x")
+	c := Client(t, b, "pub")
+	Publish(t, c, "t/a/x", 1, false, []byte("one"))
+	Publish(t, c, "t/b/y", 1, false, []byte("not matched"))
+	Publish(t, c, "t/c/x", 1, true, []byte("two"))
+
+	if m := Next(t, msgs); m.Topic != "t/a/x" || string(m.Payload) != "one" || m.Retained {
+		t.Errorf("first message = %v, want t/a/x: one, not retained", m)
+	}
+	// A live subscriber gets a retained publish with the retain flag clear
+	// (MQTT 3.1.1 §3.3.1.3); a later subscriber gets it retained.
+	if m := Next(t, msgs); m.Topic != "t/c/x" || string(m.Payload) != "two" || m.Retained {
+		t.Errorf("second message = %v, want t/c/x: two, not retained", m)
+	}
+	late := b.Subscribe(t, "t/#")
+	if m := Next(t, late); m.Topic != "t/c/x" || string(m.Payload) != "two" || !m.Retained {
+		t.Errorf("late subscriber got %v, want t/c/x: two (retained)", m)
+	}
+	if !strings.Contains(b.Log(), "mosquitto version") {
+		t.Errorf("Log() lacks mosquitto's startup line:\n%s", b.Log())
+	}
+}
+
+// The point of persistence: a pole whose session survives (clean session
+// off) gets the QoS 1 command the broker queued for it, even across a
+// broker restart.
+func TestRestartKeepsQueuedMessage(t *testing.T) {
+	b := Start(t)
+	const topic = "loaxa/v1/dev/pole-1/cmd"
+
+	got := make(chan Message, 4)
+	opts := ClientOptions(b, "pole-1").SetCleanSession(false).
+		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) {
+			got <- Message{Topic: m.Topic(), Payload: append([]byte(nil), m.Payload()...), Retained: m.Retained(), QoS: m.Qos()}
+		})
+	pole := mqtt.NewClient(opts)
+	Wait(t, pole.Connect(), "connect pole")
+	Wait(t, pole.Subscribe(topic, 1, nil), "subscribe pole")
+	pole.Disconnect(100)
+
+	Publish(t, Client(t, b, "operator"), topic, 1, false, []byte(`{"id":"c-1","cmd":"ping"}`))
+	b.Restart()
+	b.Restart() // twice: the queue must survive being loaded and saved again
+
+	pole = Connect(t, opts)
+	if m := Next(t, got); m.Topic != topic || string(m.Payload) != `{"id":"c-1","cmd":"ping"}` {
+		t.Errorf("after restart the pole got %v, want the queued command", m)
+	}
+	_ = pole
+}
+
+func TestStopKillRestart(t *testing.T) {
+	b := Start(t)
+	addr := b.Addr()
+
+	b.Stop()
+	b.Stop() // safe twice
+	if b.Running() {
+		t.Fatal("Running() after Stop")
+	}
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Fatalf("%s still accepts connections after Stop", addr)
+	}
+
+	b.Restart()
+	if !b.Running() || b.Addr() != addr {
+		t.Fatalf("after Restart: running %v, addr %s, want running on %s", b.Running(), b.Addr(), addr)
+	}
+	Client(t, b, "after-restart") // connects or fails the test
+
+	b.Kill()
+	b.Kill()
+	if b.Running() {
+		t.Fatal("Running() after Kill")
+	}
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Fatalf("%s still accepts connections after Kill", addr)
+	}
+	b.Restart()
+	Client(t, b, "after-kill")
+	if !strings.Contains(b.Log(), "restart") {
+		t.Errorf("Log() does not mark the restarts:\n%s", b.Log())
+	}
+}
+
+func TestMissingMosquittoSaysHowToInstall(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	_, err := locate("/nonexistent/mosquitto")
+	if err == nil || !strings.Contains(err.Error(), "make test") {
+		t.Fatalf("locate() error = %v, want one telling to run `make test`", err)
+	}
+	if bin, err := locate(DefaultPath); err != nil || bin != DefaultPath {
+		t.Errorf("locate(%q) = %q, %v; want the fallback path", DefaultPath, bin, err)
+	}
+}
