@@ -131,4 +131,5 @@ const (
 	EventStarted         = "started"
 	EventConfigChanged   = "config_changed"
 	EventError           = "error"
+	EventInput           = "input"
 )

@@ -1,0 +1,285 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/loaxa/loaxa/agent/clock"
+	"github.com/loaxa/loaxa/agent/config"
+	"github.com/loaxa/loaxa/agent/wire"
+	"github.com/loaxa/loaxa/hal"
+)
+
+// ErrRestart is returned by Run when the operator asked for a restart; the
+// caller re-executes the agent.
+var ErrRestart = errors.New("agent: restart requested")
+
+// Options wire an Agent to its surroundings.
+type Options struct {
+	Config *config.Config
+	// ConfigPath is where config.set saves the configuration.
+	ConfigPath string
+	Hardware   *hal.Hardware
+	// Missing names the hardware parts that are absent or failed at start
+	// (e.g. "zones": "GPIO17 not present"); the agent runs degraded and
+	// reports them in its state and alarms.
+	Missing map[string]string
+	Clock   clock.Clock
+	Log     *slog.Logger
+	Version string
+	// Notify receives systemd notifications ("READY=1", "WATCHDOG=1",
+	// "STOPPING=1"); nil when not under systemd.
+	Notify func(state string)
+	// SetLogLevel applies a log_level change from config.set; may be nil.
+	SetLogLevel func(level string)
+	// Link is the MQTT link; nil builds one from Config.
+	Link *Link
+	// ProcRoot is where /proc and /sys are read for telemetry ("" = "/").
+	ProcRoot string
+}
+
+// Agent is one pole receiver. Build it with New, run it with Run.
+type Agent struct {
+	opts    Options
+	cfg     *config.Config
+	hw      *hal.Hardware
+	clk     clock.Clock
+	log     *slog.Logger
+	link    *Link
+	topics  wire.Topics
+	started time.Time
+
+	// Everything below is owned by the Run goroutine.
+	zones      map[string]bool
+	volume     int
+	amp        bool
+	acks       []recentAck
+	alarms     map[string]wire.Alarm
+	inputs     map[string]bool
+	debounce   map[string]int
+	cmdKey     []byte
+	restart    bool
+	afterAck   func() // runs once the current command's ack is queued
+	teleTicker clock.Ticker
+
+	closeOnce sync.Once
+}
+
+// New loads the persisted state and applies the power-on policy to the
+// relays: each output is driven once, straight to its start level.
+func New(opts Options) (*Agent, error) {
+	if opts.Config == nil || opts.Hardware == nil {
+		return nil, errors.New("agent: Config and Hardware are required")
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	if opts.ProcRoot == "" {
+		opts.ProcRoot = "/"
+	}
+	cfg := opts.Config
+	if !wire.ValidID(cfg.ID) {
+		return nil, fmt.Errorf("key id: %q is not a device id (3-64 chars of a-z, 0-9, '-'); set it in the config or with --id", cfg.ID)
+	}
+	a := &Agent{
+		opts:     opts,
+		cfg:      cfg,
+		hw:       opts.Hardware,
+		clk:      opts.Clock,
+		log:      opts.Log,
+		topics:   wire.Topics{Root: cfg.TopicRoot, ID: cfg.ID},
+		zones:    map[string]bool{},
+		alarms:   map[string]wire.Alarm{},
+		inputs:   map[string]bool{},
+		debounce: map[string]int{},
+	}
+	a.started = a.clk.Now()
+	a.link = opts.Link
+	if a.link == nil {
+		a.link = NewLink(LinkConfigFrom(cfg, opts.Version), a.clk, a.log)
+	}
+	a.applyAuth()
+	st, warn := loadState(cfg.DataDir)
+	if warn != nil {
+		a.log.Error("state file", "err", warn)
+		a.raise("state_reset", warn.Error())
+	}
+	a.volume = st.Volume
+	a.acks = st.Acks
+	for part, why := range opts.Missing {
+		a.raise("hardware", part+": "+why)
+	}
+	// Amplifier first: it must never be powered while zones switch.
+	if a.hw.Amp != nil {
+		if err := a.hw.Amp.Set(false); err != nil {
+			a.raise("hardware", fmt.Sprintf("amp %s: %v", a.hw.Amp, err))
+		}
+	}
+	for _, z := range cfg.ZoneNames() {
+		on := cfg.PowerOn == "restore" && st.Zones[z]
+		if err := a.setZone(z, on); err != nil {
+			a.raise("hardware", err.Error())
+		}
+		a.zones[z] = on
+	}
+	a.readInputs(true)
+	if err := a.persist(); err != nil {
+		a.log.Error("cannot save state", "err", err)
+	}
+	return a, nil
+}
+
+func (a *Agent) applyAuth() {
+	a.cmdKey = nil
+	if a.cfg.Auth.CommandKey != "" {
+		a.cmdKey = mustHex(a.cfg.Auth.CommandKey)
+	}
+}
+
+// Run serves until ctx ends (nil) or a restart is requested (ErrRestart).
+// It starts the MQTT link and waits for it before returning.
+func (a *Agent) Run(ctx context.Context) error {
+	linkCtx, cancelLink := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.link.Run(linkCtx)
+	}()
+	defer func() {
+		cancelLink()
+		wg.Wait()
+	}()
+
+	a.teleTicker = a.clk.NewTicker(time.Duration(a.cfg.TeleInterval) * time.Second)
+	defer a.teleTicker.Stop()
+	inputs := a.clk.NewTicker(inputPoll)
+	defer inputs.Stop()
+	watchdog := a.clk.NewTicker(10 * time.Second)
+	defer watchdog.Stop()
+
+	a.notify("READY=1")
+	a.event(wire.EventStarted, map[string]any{"version": a.opts.Version, "power_on": a.cfg.PowerOn, "zones": maps.Clone(a.zones)})
+	a.publishState()
+	a.log.Info("agent running", "id", a.cfg.ID, "zones", a.cfg.ZoneNames(), "broker", a.cfg.MQTT.Broker)
+	for !a.restart {
+		select {
+		case <-ctx.Done():
+			a.notify("STOPPING=1")
+			return nil
+		case in := <-a.link.Inbound():
+			a.handle(in)
+		case ev := <-a.link.Events():
+			if ev.Kind == LinkUp {
+				// The broker may have lost the retained documents (restart
+				// without persistence): publish them again on every connect.
+				a.publishState()
+				a.publishTele()
+			}
+		case <-a.teleTicker.C():
+			a.publishTele()
+		case <-inputs.C():
+			a.readInputs(false)
+		case <-watchdog.C():
+			a.notify("WATCHDOG=1")
+		}
+	}
+	a.notify("STOPPING=1")
+	return ErrRestart
+}
+
+func (a *Agent) notify(s string) {
+	if a.opts.Notify != nil {
+		a.opts.Notify(s)
+	}
+}
+
+func (a *Agent) setZone(name string, on bool) error {
+	for _, o := range a.hw.Zones[name] {
+		if err := o.Set(on); err != nil {
+			return fmt.Errorf("zone %s relay %s: %w", name, o, err)
+		}
+	}
+	return nil
+}
+
+func (a *Agent) persist() error {
+	return saveState(a.cfg.DataDir, persisted{Zones: a.zones, Volume: a.volume, Acks: a.acks})
+}
+
+// state builds the retained state document.
+func (a *Agent) state() wire.State {
+	alarms := make([]wire.Alarm, 0, len(a.alarms))
+	for _, al := range a.alarms {
+		alarms = append(alarms, al)
+	}
+	sort.Slice(alarms, func(i, j int) bool { return alarms[i].Name < alarms[j].Name })
+	var missing map[string]string
+	if len(a.opts.Missing) > 0 {
+		missing = maps.Clone(a.opts.Missing)
+	}
+	return wire.State{
+		TS:         a.clk.Now().UnixMilli(),
+		ID:         a.cfg.ID,
+		Version:    a.opts.Version,
+		Zones:      maps.Clone(a.zones),
+		Volume:     a.volume,
+		Amp:        wire.Amp{Power: a.amp},
+		Playing:    nil,
+		Queue:      []wire.Playing{},
+		Schedule:   wire.ScheduleInfo{},
+		ConfigHash: a.cfg.Hash(),
+		Alarms:     alarms,
+		Groups:     a.cfg.AllGroups(),
+		Inputs:     maps.Clone(a.inputs),
+		Hardware:   missing,
+	}
+}
+
+func (a *Agent) publishState() {
+	a.publish(a.topics.State(), 1, true, a.state())
+}
+
+func (a *Agent) publish(topic string, qos byte, retained bool, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		a.log.Error("cannot encode message", "topic", topic, "err", err)
+		return
+	}
+	a.link.Publish(Message{Topic: topic, QoS: qos, Retained: retained, Payload: b})
+}
+
+func (a *Agent) event(typ string, data map[string]any) {
+	a.publish(a.topics.Event(), 1, false, wire.Event{TS: a.clk.Now().UnixMilli(), Type: typ, Data: data})
+}
+
+// raise records an alarm (once) and announces it.
+func (a *Agent) raise(name, detail string) {
+	if old, ok := a.alarms[name]; ok && old.Detail == detail {
+		return
+	}
+	al := wire.Alarm{Name: name, Since: a.clk.Now().UnixMilli(), Detail: detail}
+	a.alarms[name] = al
+	a.log.Warn("alarm", "name", name, "detail", detail)
+	a.event(wire.EventAlarm, map[string]any{"name": name, "detail": detail})
+}
+
+// clear ends an alarm and announces it.
+func (a *Agent) clear(name string) {
+	if _, ok := a.alarms[name]; !ok {
+		return
+	}
+	delete(a.alarms, name)
+	a.log.Info("alarm cleared", "name", name)
+	a.event(wire.EventAlarmCleared, map[string]any{"name": name})
+}

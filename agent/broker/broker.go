@@ -1,0 +1,64 @@
+// Package broker runs an in-process MQTT broker (mochi-mqtt) for demos and
+// tests: `loaxad --broker embedded` starts one on 127.0.0.1:1883 so a
+// newcomer needs nothing else to try the agent. Real deployments use the
+// province's broker (mosquitto, EMQX, HiveMQ).
+package broker
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+)
+
+// Broker is a running embedded broker.
+type Broker struct {
+	srv  *mochi.Server
+	addr string
+	once sync.Once
+}
+
+// Start listens on addr (host:port; port 0 picks a free one) and serves
+// until Close. It accepts any client: it is for loopback demos only.
+func Start(addr string, log *slog.Logger) (*Broker, error) {
+	// Claim the address first so "port in use" is a clear error here rather
+	// than a log line from a listener goroutine.
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("embedded broker: %w (is another broker running? use --broker tcp://HOST:PORT)", err)
+	}
+	real := ln.Addr().String()
+	ln.Close()
+	if log == nil {
+		log = slog.Default()
+	}
+	srv := mochi.New(&mochi.Options{InlineClient: false, Logger: log.With("component", "embedded-broker")})
+	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
+	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "tcp", Address: real})); err != nil {
+		return nil, fmt.Errorf("embedded broker: listen %s: %w", real, err)
+	}
+	if err := srv.Serve(); err != nil {
+		srv.Close()
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
+	return &Broker{srv: srv, addr: real}, nil
+}
+
+// Addr is the host:port the broker listens on.
+func (b *Broker) Addr() string { return b.addr }
+
+// URL is the broker's tcp:// URL.
+func (b *Broker) URL() string { return "tcp://" + b.addr }
+
+// Close stops the broker; it is safe to call twice.
+func (b *Broker) Close() error {
+	var err error
+	b.once.Do(func() { err = b.srv.Close() })
+	return err
+}

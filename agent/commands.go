@@ -1,0 +1,275 @@
+package agent
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/loaxa/loaxa/agent/config"
+	"github.com/loaxa/loaxa/agent/wire"
+)
+
+func (a *Agent) cmdPing(c *wire.Command) (any, *wire.Error) {
+	if e := wire.DecodeArgs(c.Args, &struct{}{}); e != nil {
+		return nil, e
+	}
+	return map[string]any{"version": a.opts.Version, "uptime_s": a.uptime()}, nil
+}
+
+func (a *Agent) cmdStatus(c *wire.Command) (any, *wire.Error) {
+	if e := wire.DecodeArgs(c.Args, &struct{}{}); e != nil {
+		return nil, e
+	}
+	return a.state(), nil
+}
+
+type zonesArgs struct {
+	On  []string `json:"on"`
+	Off []string `json:"off"`
+	All *bool    `json:"all"`
+}
+
+// cmdZones switches speaker-zone relays. The whole request is validated
+// before any relay moves; if a relay fails, the ones already switched are
+// put back, so the command either happens entirely or not at all.
+func (a *Agent) cmdZones(c *wire.Command) (any, *wire.Error) {
+	var args zonesArgs
+	if e := wire.DecodeArgs(c.Args, &args); e != nil {
+		return nil, e
+	}
+	want := maps.Clone(a.zones)
+	switch {
+	case args.All != nil && (args.On != nil || args.Off != nil):
+		return nil, wire.Errf(wire.CodeBadArgs, `give either "all" or "on"/"off", not both`)
+	case args.All != nil:
+		for z := range want {
+			want[z] = *args.All
+		}
+	case len(args.On) == 0 && len(args.Off) == 0:
+		return nil, wire.Errf(wire.CodeBadArgs, `nothing to switch: give "on", "off" or "all"`)
+	default:
+		var unknown, both []string
+		for _, z := range args.On {
+			if _, ok := want[z]; !ok {
+				unknown = append(unknown, z)
+			}
+			if slices.Contains(args.Off, z) {
+				both = append(both, z)
+			}
+		}
+		for _, z := range args.Off {
+			if _, ok := want[z]; !ok {
+				unknown = append(unknown, z)
+			}
+		}
+		if len(unknown) > 0 {
+			return nil, wire.Errf(wire.CodeBadArgs, "unknown zone %s; this pole has %s", quoteList(unknown), strings.Join(a.cfg.ZoneNames(), ", "))
+		}
+		if len(both) > 0 {
+			return nil, wire.Errf(wire.CodeBadArgs, "zone %s is both in on and off", quoteList(both))
+		}
+		for _, z := range args.On {
+			want[z] = true
+		}
+		for _, z := range args.Off {
+			want[z] = false
+		}
+	}
+	if e := a.switchZones(want); e != nil {
+		return nil, e
+	}
+	return map[string]any{"zones": maps.Clone(a.zones)}, nil
+}
+
+// switchZones drives the relays to want, persists, and republishes the
+// state; on any failure it restores the previous relays and state.
+func (a *Agent) switchZones(want map[string]bool) *wire.Error {
+	before := maps.Clone(a.zones)
+	if maps.Equal(before, want) {
+		return nil
+	}
+	var switched []string
+	rollback := func() {
+		for _, z := range switched {
+			if err := a.setZone(z, before[z]); err != nil {
+				a.log.Error("cannot restore relay after a failed command", "zone", z, "err", err)
+			}
+		}
+		a.zones = before
+	}
+	for _, z := range a.cfg.ZoneNames() {
+		if want[z] == before[z] {
+			continue
+		}
+		switched = append(switched, z)
+		if err := a.setZone(z, want[z]); err != nil {
+			rollback()
+			a.raise("hardware", err.Error())
+			return wire.Errf(wire.CodeInternal, "%v; no zone was changed", err)
+		}
+	}
+	a.zones = want
+	if err := a.persist(); err != nil {
+		rollback()
+		return wire.Errf(wire.CodeInternal, "cannot save the new zone state (%v); no zone was changed", err)
+	}
+	a.publishState()
+	return nil
+}
+
+func (a *Agent) cmdVolume(c *wire.Command) (any, *wire.Error) {
+	var args struct {
+		Level *int `json:"level"`
+	}
+	if e := wire.DecodeArgs(c.Args, &args); e != nil {
+		return nil, e
+	}
+	if args.Level == nil {
+		return nil, wire.Errf(wire.CodeBadArgs, `"level" is required (0..100)`)
+	}
+	if *args.Level < 0 || *args.Level > 100 {
+		return nil, wire.Errf(wire.CodeBadArgs, "level must be 0..100, got %d", *args.Level)
+	}
+	if *args.Level != a.volume {
+		old := a.volume
+		a.volume = *args.Level
+		if err := a.persist(); err != nil {
+			a.volume = old
+			return nil, wire.Errf(wire.CodeInternal, "cannot save the volume (%v); it is still %d", err, old)
+		}
+		a.publishState()
+	}
+	return map[string]any{"volume": a.volume}, nil
+}
+
+func (a *Agent) cmdConfigGet(c *wire.Command) (any, *wire.Error) {
+	var args struct {
+		Keys []string `json:"keys"`
+	}
+	if e := wire.DecodeArgs(c.Args, &args); e != nil {
+		return nil, e
+	}
+	flat := a.cfg.Flatten(false)
+	values := flat
+	if len(args.Keys) > 0 {
+		values = map[string]any{}
+		for _, k := range args.Keys {
+			if config.IsSecret(k) {
+				continue // never read back; secrets_set says whether it has a value
+			}
+			found := false
+			for fk, v := range flat {
+				if fk == k || strings.HasPrefix(fk, k+".") {
+					values[fk] = v
+					found = true
+				}
+			}
+			if !found {
+				return nil, wire.Errf(wire.CodeBadArgs, "no such configuration key %q", k)
+			}
+		}
+	}
+	secrets := a.cfg.SecretsSet()
+	if secrets == nil {
+		secrets = []string{}
+	}
+	return map[string]any{"values": values, "secrets_set": secrets, "config_hash": a.cfg.Hash()}, nil
+}
+
+// cmdConfigSet validates the change as a whole, saves the file atomically,
+// and applies what can change while running; the rest waits for a restart.
+func (a *Agent) cmdConfigSet(c *wire.Command) (any, *wire.Error) {
+	var args struct {
+		Values map[string]json.RawMessage `json:"values"`
+	}
+	if e := wire.DecodeArgs(c.Args, &args); e != nil {
+		return nil, e
+	}
+	next, changed, err := a.cfg.With(args.Values)
+	if err != nil {
+		return nil, wire.Errf(wire.CodeBadArgs, "%v", err)
+	}
+	if len(changed) > 0 {
+		if err := next.Save(a.opts.ConfigPath); err != nil {
+			return nil, wire.Errf(wire.CodeInternal, "cannot save the configuration (%v); nothing changed", err)
+		}
+	}
+	restart := []string{}
+	for _, k := range changed {
+		if config.NeedsRestart(k) {
+			restart = append(restart, k)
+		}
+	}
+	old := a.cfg
+	// Hot keys take effect now; keys that need a restart stay as they were
+	// in the running agent (the file already holds them).
+	live := old.Clone()
+	live.Groups = next.Groups
+	live.TeleInterval = next.TeleInterval
+	live.PowerOn = next.PowerOn
+	live.LogLevel = next.LogLevel
+	live.Auth = next.Auth
+	a.cfg = live
+	a.opts.Config = live
+	if !slices.Equal(old.AllGroups(), live.AllGroups()) {
+		a.link.SetGroups(live.AllGroups())
+	}
+	if old.TeleInterval != live.TeleInterval && a.teleTicker != nil {
+		a.teleTicker.Reset(secondsDur(live.TeleInterval))
+	}
+	if old.LogLevel != live.LogLevel && a.opts.SetLogLevel != nil {
+		a.opts.SetLogLevel(live.LogLevel)
+	}
+	a.applyAuth()
+	if len(changed) > 0 {
+		// Key names only: values may be secrets.
+		a.log.Info("configuration changed", "keys", changed, "restart_required", restart)
+		a.event(wire.EventConfigChanged, map[string]any{"keys": changed, "restart_required": restart})
+		a.publishState()
+	}
+	if changed == nil {
+		changed = []string{}
+	}
+	return map[string]any{"changed": changed, "restart_required": restart, "config_hash": a.cfg.Hash()}, nil
+}
+
+func (a *Agent) cmdRestart(c *wire.Command) (any, *wire.Error) {
+	if e := wire.DecodeArgs(c.Args, &struct{}{}); e != nil {
+		return nil, e
+	}
+	a.restart = true
+	return map[string]any{"restarting": true}, nil
+}
+
+func (a *Agent) cmdReboot(c *wire.Command) (any, *wire.Error) {
+	if e := wire.DecodeArgs(c.Args, &struct{}{}); e != nil {
+		return nil, e
+	}
+	if a.hw.Board == nil {
+		return nil, wire.Errf(wire.CodeUnsupported, "this agent has no board driver to reboot with")
+	}
+	a.log.Warn("board reboot requested by the operator", "board", a.hw.Board.String())
+	// Reboot after the ack is queued, so the operator hears of it; the link
+	// delivers queued acks when systemd stops the agent for the reboot.
+	a.afterAck = func() {
+		if err := a.hw.Board.Reboot(); err != nil {
+			a.log.Error("reboot failed", "err", err)
+			a.event(wire.EventError, map[string]any{"cmd": "reboot", "message": err.Error()})
+		}
+	}
+	return map[string]any{"rebooting": true}, nil
+}
+
+func quoteList(s []string) string {
+	s = slices.Clone(s)
+	sort.Strings(s)
+	s = slices.Compact(s)
+	q := make([]string, len(s))
+	for i, x := range s {
+		q[i] = fmt.Sprintf("%q", truncate(x, 32))
+	}
+	return strings.Join(q, ", ")
+}
