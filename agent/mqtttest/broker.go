@@ -184,6 +184,7 @@ func (b *Broker) start() error {
 	}
 	cmd := exec.Command(b.bin, "-c", conf)
 	cmd.Dir = b.dir
+	cmd.SysProcAttr = procAttr()
 	cmd.Stdout = b.log
 	cmd.Stderr = b.log
 	if err := cmd.Start(); err != nil {
@@ -276,4 +277,14 @@ func (l *logBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// pid is the running broker's process id, for tests; 0 when stopped.
+func (b *Broker) pid() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.proc == nil {
+		return 0
+	}
+	return b.proc.Process.Pid
 }

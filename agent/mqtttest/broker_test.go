@@ -1,9 +1,16 @@
 package mqtttest
 
 import (
+	"bufio"
+	"fmt"
 	"net"
+	"os"
+	"os/exec"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"go.uber.org/goleak"
@@ -112,4 +119,61 @@ func TestMissingMosquittoSaysHowToInstall(t *testing.T) {
 	if bin, err := locate(DefaultPath); err != nil || bin != DefaultPath {
 		t.Errorf("locate(%q) = %q, %v; want the fallback path", DefaultPath, bin, err)
 	}
+}
+
+// A test binary killed by go test's -timeout never runs Cleanup; its
+// broker must not outlive it.
+func TestBrokerDiesWithTheTestProcess(t *testing.T) {
+	if os.Getenv("MQTTTEST_CHILD") == "1" {
+		b := Start(t)
+		fmt.Println("PID", b.pid())
+		os.Stdout.Sync()
+		select {} // killed by the parent
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("parent-death signal is Linux-only")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBrokerDiesWithTheTestProcess$")
+	cmd.Env = append(os.Environ(), "MQTTTEST_CHILD=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if _, err := fmt.Sscanf(sc.Text(), "PID %d", &pid); err == nil {
+			break
+		}
+	}
+	if pid == 0 {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatal("the child test did not report its broker's pid")
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	deadline := time.Now().Add(WaitTimeout)
+	for alive(pid) { // readiness poll: the kernel kills it asynchronously
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("mosquitto %d outlived its killed test process", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// alive reports whether pid runs; a zombie (dead, not yet reaped by an init
+// that may never reap it) counts as dead.
+func alive(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesised command name: "pid (comm) S ...".
+	i := strings.LastIndexByte(string(stat), ')')
+	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }
