@@ -1,0 +1,12 @@
+// Package ctl is loaxactl, the operator's command line for loaxa poles: it
+// sends a command to one pole or a group and prints the acks, or watches
+// what poles report (status, state, telemetry, events, acks).
+//
+// All of the logic lives here behind Run so tests can drive it against a
+// real broker and check output and exit status; cmd/loaxactl only wires
+// Run to the process (arguments, signals, exit status).
+//
+// Exit status: 0 success, 1 a command was answered ok:false, 2 usage error,
+// 3 no ack arrived in time, 4 the broker could not be reached or the
+// connection was lost, 130 interrupted.
+package ctl

@@ -1,0 +1,28 @@
+// Command loaxactl is the operator's command line for loaxa poles: send a
+// command to a pole or a group and print the acks, or watch what poles
+// report. Run `loaxactl -h` for usage; the logic is in agent/ctl.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/loaxa/loaxa/agent/ctl"
+)
+
+func main() {
+	// The first Ctrl-C ends a watch cleanly and interrupts a send.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// Once it has, restore the default handling so a second Ctrl-C kills
+	// a loaxactl that is stuck (e.g. in a broker disconnect). The goroutine
+	// ends with ctx, which stop() below also ends.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	code := ctl.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
