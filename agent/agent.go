@@ -47,8 +47,11 @@ type Options struct {
 
 // Agent is one pole receiver. Build it with New, run it with Run.
 type Agent struct {
-	opts    Options
+	opts Options
+	// cfg is the configuration in force; saved is what the file holds,
+	// which differs until a restart applies keys that need one.
 	cfg     *config.Config
+	saved   *config.Config
 	hw      *hal.Hardware
 	clk     clock.Clock
 	log     *slog.Logger
@@ -94,6 +97,7 @@ func New(opts Options) (*Agent, error) {
 	a := &Agent{
 		opts:     opts,
 		cfg:      cfg,
+		saved:    cfg,
 		hw:       opts.Hardware,
 		clk:      opts.Clock,
 		log:      opts.Log,

@@ -152,7 +152,7 @@ func (a *Agent) cmdConfigGet(c *wire.Command) (any, *wire.Error) {
 	if e := wire.DecodeArgs(c.Args, &args); e != nil {
 		return nil, e
 	}
-	flat := a.cfg.Flatten(false)
+	flat := a.saved.Flatten(false)
 	values := flat
 	if len(args.Keys) > 0 {
 		values = map[string]any{}
@@ -172,11 +172,30 @@ func (a *Agent) cmdConfigGet(c *wire.Command) (any, *wire.Error) {
 			}
 		}
 	}
-	secrets := a.cfg.SecretsSet()
+	secrets := a.saved.SecretsSet()
 	if secrets == nil {
 		secrets = []string{}
 	}
-	return map[string]any{"values": values, "secrets_set": secrets, "config_hash": a.cfg.Hash()}, nil
+	return map[string]any{"values": values, "secrets_set": secrets, "config_hash": a.cfg.Hash(), "restart_required": a.pendingRestart()}, nil
+}
+
+// pendingRestart lists the saved keys that the running agent does not use
+// yet because they need a restart.
+func (a *Agent) pendingRestart() []string {
+	live, saved := a.cfg.Flatten(true), a.saved.Flatten(true)
+	out := []string{}
+	for k, v := range saved {
+		if lv, ok := live[k]; (!ok || fmt.Sprint(lv) != fmt.Sprint(v)) && config.NeedsRestart(k) {
+			out = append(out, k)
+		}
+	}
+	for k := range live {
+		if _, ok := saved[k]; !ok && config.NeedsRestart(k) {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // cmdConfigSet validates the change as a whole, saves the file atomically,
@@ -188,7 +207,9 @@ func (a *Agent) cmdConfigSet(c *wire.Command) (any, *wire.Error) {
 	if e := wire.DecodeArgs(c.Args, &args); e != nil {
 		return nil, e
 	}
-	next, changed, err := a.cfg.With(args.Values)
+	// Changes build on the saved file, so a second config.set before the
+	// restart keeps the first one's pending keys.
+	next, changed, err := a.saved.With(args.Values)
 	if err != nil {
 		return nil, wire.Errf(wire.CodeBadArgs, "%v", err)
 	}
@@ -197,12 +218,7 @@ func (a *Agent) cmdConfigSet(c *wire.Command) (any, *wire.Error) {
 			return nil, wire.Errf(wire.CodeInternal, "cannot save the configuration (%v); nothing changed", err)
 		}
 	}
-	restart := []string{}
-	for _, k := range changed {
-		if config.NeedsRestart(k) {
-			restart = append(restart, k)
-		}
-	}
+	a.saved = next
 	old := a.cfg
 	// Hot keys take effect now; keys that need a restart stay as they were
 	// in the running agent (the file already holds them).
@@ -224,6 +240,7 @@ func (a *Agent) cmdConfigSet(c *wire.Command) (any, *wire.Error) {
 		a.opts.SetLogLevel(live.LogLevel)
 	}
 	a.applyAuth()
+	restart := a.pendingRestart()
 	if len(changed) > 0 {
 		// Key names only: values may be secrets.
 		a.log.Info("configuration changed", "keys", changed, "restart_required", restart)

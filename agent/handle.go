@@ -59,7 +59,9 @@ func (a *Agent) handle(in Inbound) {
 	}
 	if e := a.authorize(c, now); e != nil {
 		a.log.Warn("unauthorized command", "id", c.ID, "cmd", c.Cmd, "err", e.Message)
-		a.ack(wire.Ack{ID: c.ID, Cmd: c.Cmd, Error: e}, true)
+		// Not remembered: a forged command must not poison the id of the
+		// genuine one.
+		a.ack(wire.Ack{ID: c.ID, Cmd: c.Cmd, Error: e}, false)
 		return
 	}
 	result, e := a.dispatch(c)

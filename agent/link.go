@@ -248,7 +248,7 @@ func (l *Link) session1(ctx context.Context, bo *backoff.Backoff) (up bool, err 
 	}
 	c := mqtt.NewClient(opts)
 	tok := c.Connect()
-	if err := waitToken(ctx, tok); err != nil {
+	if err := waitToken(ctx, tok, nil); err != nil {
 		c.Disconnect(0)
 		return false, fmt.Errorf("connect %s: %w", l.cfg.Broker, err)
 	}
@@ -258,7 +258,7 @@ func (l *Link) session1(ctx context.Context, bo *backoff.Backoff) (up bool, err 
 	}
 	l.session.Store(session)
 	since := l.clk.Now().UnixMilli()
-	subscribed, err := l.subscribe(ctx, c, nil)
+	subscribed, err := l.subscribe(ctx, c, nil, lost)
 	if err != nil {
 		return false, err
 	}
@@ -266,7 +266,7 @@ func (l *Link) session1(ctx context.Context, bo *backoff.Backoff) (up bool, err 
 		b, _ := json.Marshal(wire.Status{Online: online, Session: session, Version: l.cfg.Version, Since: since, TS: l.clk.Now().UnixMilli()})
 		return b
 	}
-	if err := waitToken(ctx, c.Publish(l.cfg.Topics.Status(), 1, true, status(true))); err != nil {
+	if err := waitToken(ctx, c.Publish(l.cfg.Topics.Status(), 1, true, status(true)), lost); err != nil {
 		return false, fmt.Errorf("publish status: %w", err)
 	}
 	l.tx.Add(1)
@@ -279,22 +279,26 @@ func (l *Link) session1(ctx context.Context, bo *backoff.Backoff) (up bool, err 
 		l.emit(context.WithoutCancel(ctx), LinkEvent{Kind: LinkDown, Session: session, Err: err})
 	}()
 	for {
-		if err := l.flush(ctx, c); err != nil {
+		err := l.flush(ctx, c, lost)
+		if ctx.Err() != nil {
+			// Deliver the last acks (a "restart" ack, say) and say goodbye:
+			// the will fires only on an unclean end.
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			l.flush(fctx, c, lost)
+			waitToken(fctx, c.Publish(l.cfg.Topics.Status(), 1, true, status(false)), lost)
+			cancel()
+			return true, ctx.Err()
+		}
+		if err != nil {
 			return true, err
 		}
 		select {
 		case <-ctx.Done():
-			// Deliver the last acks (a "restart" ack, say) before leaving.
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			l.flush(fctx, c)
-			waitToken(fctx, c.Publish(l.cfg.Topics.Status(), 1, true, status(false)))
-			cancel()
-			return true, ctx.Err()
 		case err := <-lost:
 			return true, err
 		case <-l.wake:
 		case <-l.resubCh:
-			if subscribed, err = l.subscribe(ctx, c, subscribed); err != nil {
+			if subscribed, err = l.subscribe(ctx, c, subscribed, lost); err != nil && ctx.Err() == nil {
 				return true, err
 			}
 		}
@@ -310,7 +314,7 @@ func (l *Link) emit(ctx context.Context, ev LinkEvent) {
 
 // flush publishes the outbox in order, keeping each message until the
 // broker has acknowledged it.
-func (l *Link) flush(ctx context.Context, c mqtt.Client) error {
+func (l *Link) flush(ctx context.Context, c mqtt.Client, lost <-chan error) error {
 	for {
 		l.mu.Lock()
 		if len(l.outbox) == 0 {
@@ -321,7 +325,9 @@ func (l *Link) flush(ctx context.Context, c mqtt.Client) error {
 		l.mu.Unlock()
 		tok := c.Publish(m.Topic, m.QoS, m.Retained, m.Payload)
 		if m.QoS > 0 {
-			if err := waitToken(ctx, tok); err != nil {
+			// Unacknowledged messages stay in the outbox and are sent
+			// again on the next connection.
+			if err := waitToken(ctx, tok, lost); err != nil {
 				return fmt.Errorf("publish %s: %w", m.Topic, err)
 			}
 		}
@@ -338,7 +344,7 @@ func (l *Link) flush(ctx context.Context, c mqtt.Client) error {
 
 // subscribe makes the subscriptions match the device topic plus its groups;
 // prev is what is subscribed now.
-func (l *Link) subscribe(ctx context.Context, c mqtt.Client, prev []string) ([]string, error) {
+func (l *Link) subscribe(ctx context.Context, c mqtt.Client, prev []string, lost <-chan error) ([]string, error) {
 	l.mu.Lock()
 	want := []string{l.cfg.Topics.Cmd()}
 	for _, g := range l.groups {
@@ -362,7 +368,7 @@ func (l *Link) subscribe(ctx context.Context, c mqtt.Client, prev []string) ([]s
 			filters[t] = 1
 		}
 		tok := c.SubscribeMultiple(filters, nil)
-		if err := waitToken(ctx, tok); err != nil {
+		if err := waitToken(ctx, tok, lost); err != nil {
 			return prev, fmt.Errorf("subscribe %s: %w", strings.Join(add, ", "), err)
 		}
 		if st, ok := tok.(*mqtt.SubscribeToken); ok {
@@ -374,7 +380,7 @@ func (l *Link) subscribe(ctx context.Context, c mqtt.Client, prev []string) ([]s
 		}
 	}
 	if len(drop) > 0 {
-		if err := waitToken(ctx, c.Unsubscribe(drop...)); err != nil {
+		if err := waitToken(ctx, c.Unsubscribe(drop...), lost); err != nil {
 			return prev, fmt.Errorf("unsubscribe %s: %w", strings.Join(drop, ", "), err)
 		}
 	}
@@ -454,10 +460,15 @@ func (l *Link) receive(_ mqtt.Client, m mqtt.Message) {
 	}
 }
 
-func waitToken(ctx context.Context, t mqtt.Token) error {
+// waitToken waits for a paho token. paho leaves QoS 1 tokens pending when
+// the connection drops (it would resend them itself), so the wait also ends
+// when the connection is lost; lost may be nil before the connection exists.
+func waitToken(ctx context.Context, t mqtt.Token, lost <-chan error) error {
 	select {
 	case <-t.Done():
 		return t.Error()
+	case err := <-lost:
+		return fmt.Errorf("connection lost: %w", err)
 	case <-ctx.Done():
 		return ctx.Err()
 	}

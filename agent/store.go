@@ -68,7 +68,8 @@ func loadState(dataDir string) (p persisted, warning error) {
 
 func saveState(dataDir string, p persisted) error {
 	p.Version = storeVersion
-	data, err := json.MarshalIndent(p, "", " ")
+	// Not indented: acks are stored verbatim and must be re-sent byte for byte.
+	data, err := json.Marshal(p)
 	if err != nil {
 		return err
 	}

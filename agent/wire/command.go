@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 	"unicode/utf8"
 )
@@ -23,8 +24,8 @@ type Command struct {
 
 // Deadline is when the command expires; zero when it has no ttl.
 func (c *Command) Deadline() time.Time {
-	if c.TTL <= 0 {
-		return time.Time{}
+	if c.TTL <= 0 || c.TTL > math.MaxInt64-c.TS {
+		return time.Time{} // no ttl, or one so long it never expires
 	}
 	return time.UnixMilli(c.TS + c.TTL)
 }
@@ -56,7 +57,7 @@ func Decode(payload []byte, now time.Time) (*Command, *Error) {
 	if err := dec.Decode(&raw); err != nil {
 		return nil, &Error{Code: CodeBadRequest, Message: "payload is not a JSON object: " + err.Error()}
 	}
-	if dec.More() {
+	if len(bytes.TrimSpace(payload[dec.InputOffset():])) > 0 {
 		return nil, &Error{Code: CodeBadRequest, Message: "trailing data after the JSON object"}
 	}
 	if raw == nil {
