@@ -357,3 +357,28 @@ func TestE2EKilledAgentGoesOfflineAndRestoresZones(t *testing.T) {
 		})
 	}
 }
+
+func TestE2EAlarmWhileBrokerAwayIsDeliveredOnReturn(t *testing.T) {
+	b := mqtttest.Start(t)
+	watch := b.Subscribe(t, "loaxa/v1/dev/pole-a/#")
+	p := startPole(t, b, "pole-a", t.TempDir(), nil)
+	until(t, watch, "online 1", statusIs(p.topics.Status(), true, 1))
+	b.Stop()
+	// The cabinet door opens while the pole cannot reach the province.
+	if err := p.sim.SetInput("tamper", true); err != nil {
+		t.Fatal(err)
+	}
+	b.Restart()
+	watch = b.Subscribe(t, "loaxa/v1/dev/pole-a/#")
+	got := untilAll(t, watch,
+		func(m mqtttest.Message) bool {
+			return m.Topic == p.topics.Event() && strings.Contains(string(m.Payload), `"type":"alarm"`) && strings.Contains(string(m.Payload), `"tamper"`)
+		},
+		func(m mqtttest.Message) bool {
+			return m.Topic == p.topics.State() && strings.Contains(string(m.Payload), `"name":"tamper"`)
+		})
+	ev := decode[wire.Event](t, got[0])
+	if ev.TS <= 0 {
+		t.Errorf("alarm event without its time: %s", got[0].Payload)
+	}
+}

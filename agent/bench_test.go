@@ -1,0 +1,110 @@
+package agent_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/loaxa/loaxa/agent"
+	"github.com/loaxa/loaxa/agent/config"
+	"github.com/loaxa/loaxa/agent/mqtttest"
+	"github.com/loaxa/loaxa/agent/wire"
+	"github.com/loaxa/loaxa/sim"
+)
+
+// BenchmarkCommandToRelay measures, through a real local mosquitto (with
+// set_tcp_nodelay), the time from publishing a zones command to the
+// simulated relay pin changing. In the same run it measures the broker's
+// own hop (publish to a plain subscriber receiving it), so the agent's
+// overhead is the difference of the two distributions.
+//
+//	go test -run '^$' -bench CommandToRelay -benchtime 1000x ./agent/
+func BenchmarkCommandToRelay(b *testing.B) {
+	br := mqtttest.Start(b)
+	dir := b.TempDir()
+	cfg := config.Default()
+	cfg.ID = "pole-bench"
+	cfg.DataDir = dir
+	cfg.MQTT.Broker = br.URL()
+	// In-memory simulated pins: a real GPIO write does not fsync a file.
+	hw, err := sim.NewHardware("", cfg.Hardware.Layout, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	changed := make(chan time.Time, 16)
+	hw.OnTransition(func(sim.Transition) { changed <- time.Now() })
+	a, err := agent.New(agent.Options{Config: cfg, Hardware: hw.HAL(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "bench", ConfigPath: filepath.Join(dir, "loaxa.toml")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	topics := wire.Topics{Root: wire.DefaultRoot, ID: cfg.ID}
+	acks := br.Subscribe(b, topics.Ack())
+	status := br.Subscribe(b, topics.Status())
+	mqtttest.Next(b, status) // online
+	for len(changed) > 0 {
+		<-changed
+	}
+	op := mqtttest.Client(b, br, "bench-operator")
+
+	// The broker hop alone: a subscriber on a topic of its own.
+	echo := make(chan time.Time, 16)
+	sub := mqtttest.Client(b, br, "bench-echo")
+	mqtttest.Wait(b, sub.Subscribe("bench/echo", 1, func(mqtt.Client, mqtt.Message) { echo <- time.Now() }), "subscribe")
+
+	agentLat := make([]time.Duration, 0, b.N)
+	hopLat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		on := i%2 == 0
+		payload := fmt.Sprintf(`{"id":"b%d","cmd":"zones","args":{"%s":["z1"]}}`, i, map[bool]string{true: "on", false: "off"}[on])
+		start := time.Now()
+		op.Publish(topics.Cmd(), 1, false, payload)
+		select {
+		case t := <-changed:
+			agentLat = append(agentLat, t.Sub(start))
+		case <-time.After(mqtttest.WaitTimeout):
+			b.Fatalf("command %d: relay did not change", i)
+		}
+		mqtttest.Next(b, acks) // the agent is idle again before the next one
+
+		start = time.Now()
+		sub.Publish("bench/echo", 1, false, "x")
+		select {
+		case t := <-echo:
+			hopLat = append(hopLat, t.Sub(start))
+		case <-time.After(mqtttest.WaitTimeout):
+			b.Fatal("echo lost")
+		}
+	}
+	b.StopTimer()
+	pa50, pa99 := pct(agentLat, 50), pct(agentLat, 99)
+	ph50, ph99 := pct(hopLat, 50), pct(hopLat, 99)
+	b.ReportMetric(float64(pa50.Microseconds()), "cmd→relay-p50-µs")
+	b.ReportMetric(float64(pa99.Microseconds()), "cmd→relay-p99-µs")
+	b.ReportMetric(float64(ph50.Microseconds()), "broker-hop-p50-µs")
+	b.ReportMetric(float64(ph99.Microseconds()), "broker-hop-p99-µs")
+	b.ReportMetric(float64((pa50 - ph50).Microseconds()), "agent-overhead-p50-µs")
+	b.ReportMetric(float64((pa99 - ph99).Microseconds()), "agent-overhead-p99-µs")
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := (len(s)*p + 99) / 100
+	return s[min(max(i-1, 0), len(s)-1)]
+}
