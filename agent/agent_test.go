@@ -15,6 +15,7 @@ import (
 	"github.com/loaxa/loaxa/agent/clock"
 	"github.com/loaxa/loaxa/agent/config"
 	"github.com/loaxa/loaxa/agent/wire"
+	"github.com/loaxa/loaxa/hal"
 	"github.com/loaxa/loaxa/sim"
 )
 
@@ -462,5 +463,18 @@ func TestTelemetry(t *testing.T) {
 		if !strings.Contains(string(b), key) {
 			t.Errorf("telemetry lacks %s: %s", key, b)
 		}
+	}
+}
+
+func TestDegradedPoleRefusesZonesItCannotSwitch(t *testing.T) {
+	p := newPole(t, "", nil)
+	p.hw.Zones = map[string][]hal.Output{}
+	p.opts.Missing = map[string]string{"gpio": "GPIO17: not present on this board"}
+	ack, _ := p.send(t, cmd("d1", "zones", `{"on":["z1"]}`))
+	if ack.code() != "unsupported" || !strings.Contains(ack.Error.Message, "GPIO17: not present") || p.zones["z1"] {
+		t.Fatalf("ack %s, z1 %v", ack.raw, p.zones["z1"])
+	}
+	if ack, _ := p.send(t, cmd("d2", "ping", "")); !ack.OK {
+		t.Fatalf("a degraded pole must still answer: %s", ack.raw)
 	}
 }

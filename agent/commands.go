@@ -91,6 +91,12 @@ func (a *Agent) switchZones(want map[string]bool) *wire.Error {
 	if maps.Equal(before, want) {
 		return nil
 	}
+	for _, z := range a.cfg.ZoneNames() {
+		if want[z] != before[z] && len(a.hw.Zones[z]) == 0 {
+			// Degraded pole (no GPIO found): say so rather than pretend.
+			return wire.Errf(wire.CodeUnsupported, "zone %s has no relay driver on this pole (%s); no zone was changed", z, a.missingSummary())
+		}
+	}
 	var switched []string
 	rollback := func() {
 		for _, z := range switched {
@@ -278,6 +284,18 @@ func (a *Agent) cmdReboot(c *wire.Command) (any, *wire.Error) {
 		}
 	}
 	return map[string]any{"rebooting": true}, nil
+}
+
+func (a *Agent) missingSummary() string {
+	if len(a.opts.Missing) == 0 {
+		return "no output configured"
+	}
+	parts := make([]string, 0, len(a.opts.Missing))
+	for k, v := range a.opts.Missing {
+		parts = append(parts, k+": "+v)
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, "; ")
 }
 
 func quoteList(s []string) string {

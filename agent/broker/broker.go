@@ -5,6 +5,7 @@
 package broker
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -36,7 +37,10 @@ func Start(addr string, log *slog.Logger) (*Broker, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	srv := mochi.New(&mochi.Options{InlineClient: false, Logger: log.With("component", "embedded-broker")})
+	// Only the broker's warnings: its per-connection chatter would drown
+	// the agent's own log in a demo.
+	quiet := slog.New(levelFilter{log.Handler(), slog.LevelWarn}).With("component", "embedded-broker")
+	srv := mochi.New(&mochi.Options{InlineClient: false, Logger: quiet})
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}
@@ -61,4 +65,22 @@ func (b *Broker) Close() error {
 	var err error
 	b.once.Do(func() { err = b.srv.Close() })
 	return err
+}
+
+// levelFilter passes records at or above min to the wrapped handler.
+type levelFilter struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (f levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= f.min && f.Handler.Enabled(ctx, l)
+}
+
+func (f levelFilter) WithAttrs(a []slog.Attr) slog.Handler {
+	return levelFilter{f.Handler.WithAttrs(a), f.min}
+}
+
+func (f levelFilter) WithGroup(name string) slog.Handler {
+	return levelFilter{f.Handler.WithGroup(name), f.min}
 }
