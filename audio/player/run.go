@@ -1,0 +1,349 @@
+package player
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math"
+	"time"
+
+	"github.com/loaxa/loaxa/audio"
+	"github.com/loaxa/loaxa/audio/dsp"
+)
+
+// current is the item being played, owned by the Run goroutine.
+type current struct {
+	it      Item
+	cancel  context.CancelFunc
+	blocks  chan []int16 // filled by the reader; closed at the source's end
+	errc    chan error   // the reader's final error (nil at a clean end)
+	played  int64        // samples written, Skip included
+	started bool
+	// stopping is set once a Stop began its fade.
+	stopping bool
+	muting   bool
+	muted    bool
+	leftover []int16
+}
+
+// state is everything the Run goroutine owns.
+type state struct {
+	p         *Player
+	ctx       context.Context
+	cur       *current
+	gain      *dsp.Gainer
+	keepAlive bool
+	silence   []int16
+	buf       []int16
+}
+
+// Run feeds the sink until ctx ends, then stops every reader and returns.
+// It does not close the sink: the caller owns it.
+func (p *Player) Run(ctx context.Context) error {
+	defer close(p.done)
+	s := &state{
+		p:       p,
+		ctx:     ctx,
+		gain:    dsp.NewGainer(p.format, 0, 0),
+		silence: make([]int16, p.block),
+		buf:     make([]int16, p.block),
+	}
+	defer func() {
+		if s.cur != nil {
+			s.cur.cancel()
+		}
+		p.wg.Wait()
+	}()
+	for {
+		// Requests first: a stop must not wait behind audio.
+		for drained := false; !drained; {
+			select {
+			case f := <-p.reqs:
+				f(s)
+			default:
+				drained = true
+			}
+		}
+		if s.cur == nil && !s.keepAlive {
+			p.levelBits.Store(math.Float64bits(dsp.Floor))
+			select {
+			case <-ctx.Done():
+				return nil
+			case f := <-p.reqs:
+				f(s)
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err := s.step(); err != nil {
+			p.opts.Log.Error("audio output failed", "sink", p.opts.Sink.String(), "err", err)
+			// A failing device is retried after a pause rather than spun on.
+			t := p.opts.Clock.NewTimer(time.Second)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C():
+			}
+		}
+	}
+}
+
+// step writes one block: the current item's audio, or silence.
+func (s *state) step() error {
+	p := s.p
+	c := s.cur
+	var got []int16
+	if c != nil {
+		got = s.next(c)
+	}
+	out := s.silence
+	if got != nil {
+		s.gain.Process(got)
+		out = got
+	} else if c != nil && s.cur == c && (c.stopping || c.muting) {
+		// The source is late: the output is silence, and a fade-out in
+		// progress still runs its course (zeros stay zeros). A fade-in
+		// waits for the audio it is meant to shape.
+		s.gain.Process(s.silence)
+	}
+	p.levelBits.Store(math.Float64bits(dsp.Level(out)))
+	if err := p.opts.Sink.Write(out); err != nil {
+		return err
+	}
+	p.written.Add(uint64(len(out)))
+	if c == nil || s.cur != c {
+		return nil
+	}
+	if got != nil && !c.started {
+		c.started = true
+		s.emit(Event{Kind: Started, ID: c.it.ID, At: p.opts.Clock.Now(), Played: c.played})
+	}
+	switch {
+	case c.stopping && s.gain.Done():
+		s.finish(Stopped, nil)
+	case c.muting && s.gain.Done():
+		c.muting, c.muted = false, true
+		s.emit(Event{Kind: Silent, ID: c.it.ID, At: p.opts.Clock.Now(), Played: c.played})
+	}
+	return nil
+}
+
+// next returns the item's next block (into s.buf), or nil when its source
+// is late (silence is written instead) or has ended (the item is finished).
+func (s *state) next(c *current) []int16 {
+	n := 0
+	for n < len(s.buf) {
+		if len(c.leftover) == 0 {
+			select {
+			case b, ok := <-c.blocks:
+				if !ok {
+					if n > 0 {
+						clear(s.buf[n:])
+						c.played += int64(n)
+						return s.buf
+					}
+					var err error
+					select {
+					case err = <-c.errc:
+					default:
+					}
+					if c.stopping {
+						s.finish(Stopped, nil)
+					} else {
+						s.finish(Ended, err)
+					}
+					return nil
+				}
+				c.leftover = b
+			default:
+				if n == 0 {
+					if c.started || c.played > c.it.Skip {
+						s.p.starved.Add(1)
+					}
+					return nil
+				}
+				clear(s.buf[n:]) // a short block: pad rather than wait
+				c.played += int64(n)
+				return s.buf
+			}
+		}
+		k := copy(s.buf[n:], c.leftover)
+		c.leftover = c.leftover[k:]
+		n += k
+	}
+	c.played += int64(n)
+	return s.buf
+}
+
+func (s *state) emit(ev Event) {
+	select {
+	case s.p.events <- ev:
+	case <-s.ctx.Done():
+	}
+}
+
+// finish closes the current item and reports it.
+func (s *state) finish(kind EventKind, err error) {
+	c := s.cur
+	s.cur = nil
+	c.cancel()
+	s.gain.RampTo(0, 0)
+	s.emit(Event{Kind: kind, ID: c.it.ID, At: s.p.opts.Clock.Now(), Played: c.played, Err: err})
+}
+
+func (s *state) play(it Item) {
+	if s.cur != nil {
+		s.cur.stopping = true
+		s.finish(Stopped, nil)
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	c := &current{
+		it:     it,
+		cancel: cancel,
+		blocks: make(chan []int16, max(1, int(s.p.opts.Prefetch/s.p.opts.Block))),
+		errc:   make(chan error, 1),
+		played: it.Skip,
+	}
+	s.cur = c
+	if it.FadeIn > 0 {
+		s.gain.FadeIn(it.Gain, it.FadeIn)
+	} else {
+		s.gain.RampTo(it.Gain, 0)
+	}
+	s.p.wg.Add(1)
+	go s.p.read(ctx, it, c.blocks, c.errc)
+}
+
+func (s *state) stop(id string, fade time.Duration) {
+	c := s.cur
+	if c == nil || (id != "" && c.it.ID != id) {
+		s.emit(Event{Kind: Stopped, ID: id, At: s.p.opts.Clock.Now()})
+		return
+	}
+	c.stopping = true
+	if c.muted || fade <= 0 {
+		s.finish(Stopped, nil)
+		return
+	}
+	s.gain.FadeOut(fade)
+}
+
+func (s *state) mute(fade time.Duration) {
+	c := s.cur
+	if c == nil || c.muted {
+		s.emit(Event{Kind: Silent, At: s.p.opts.Clock.Now()})
+		return
+	}
+	c.muting = true
+	s.gain.FadeOut(fade)
+}
+
+func (s *state) unmute(fade time.Duration) {
+	c := s.cur
+	if c == nil {
+		return
+	}
+	c.muting, c.muted = false, false
+	s.gain.RampTo(c.it.Gain, fade)
+}
+
+func (s *state) setGain(g float64) {
+	c := s.cur
+	if c == nil {
+		return
+	}
+	c.it.Gain = g
+	if !c.muting && !c.muted && !c.stopping {
+		s.gain.SetGain(g)
+	}
+}
+
+// read is an item's reader goroutine: it opens the source, skips to the
+// resume point, and queues blocks until the source ends, fails, or ctx ends.
+func (p *Player) read(ctx context.Context, it Item, blocks chan<- []int16, errc chan<- error) {
+	defer p.wg.Done()
+	defer close(blocks)
+	errc <- p.readAll(ctx, it, blocks)
+}
+
+func (p *Player) readAll(ctx context.Context, it Item, blocks chan<- []int16) error {
+	skip, limit := it.Skip, it.Limit
+	sent := int64(0)
+	for round := 0; round <= it.Repeat; round++ {
+		src, err := it.Open(ctx)
+		if err != nil {
+			return err
+		}
+		if src.Format() != p.format {
+			src.Close()
+			return errors.New("player: source format " + src.Format().String() + " is not the output format " + p.format.String())
+		}
+		err = func() error {
+			defer src.Close()
+			for {
+				buf := make([]int16, p.block)
+				n, err := readFull(src, buf)
+				n -= n % p.format.Channels
+				b := buf[:n]
+				if skip > 0 {
+					k := min(int64(len(b)), skip)
+					skip -= k
+					sent += k
+					b = b[k:]
+				}
+				if limit > 0 && sent+int64(len(b)) > limit {
+					b = b[:max(0, limit-sent)]
+				}
+				if len(b) > 0 {
+					sent += int64(len(b))
+					select {
+					case blocks <- b:
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+				}
+				if limit > 0 && sent >= limit {
+					return io.EOF
+				}
+				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+			}
+		}()
+		if errors.Is(err, io.EOF) {
+			return nil // Limit reached
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// readFull reads until p is full, the source ends (io.EOF with the samples
+// read so far), or it fails.
+func readFull(src audio.Source, p []int16) (int, error) {
+	n, empty := 0, 0
+	for n < len(p) {
+		k, err := src.Read(p[n:])
+		n += k
+		if err != nil {
+			return n, err
+		}
+		if k == 0 {
+			if empty++; empty > 100 {
+				return n, io.ErrNoProgress
+			}
+		}
+	}
+	return n, nil
+}
