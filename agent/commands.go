@@ -234,6 +234,10 @@ func (a *Agent) cmdConfigSet(c *wire.Command) (any, *wire.Error) {
 	live.PowerOn = next.PowerOn
 	live.LogLevel = next.LogLevel
 	live.Auth = next.Auth
+	// The ladder's timings and volumes apply now; the device keys wait.
+	audioLive := next.Audio
+	audioLive.Device, audioLive.Rate, audioLive.Channels, audioLive.BufferMS = old.Audio.Device, old.Audio.Rate, old.Audio.Channels, old.Audio.BufferMS
+	live.Audio = audioLive
 	a.cfg = live
 	a.opts.Config = live
 	if !slices.Equal(old.AllGroups(), live.AllGroups()) {

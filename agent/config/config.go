@@ -47,6 +47,7 @@ type Config struct {
 	LogLevel string   `toml:"log_level" json:"log_level"`
 	MQTT     MQTT     `toml:"mqtt" json:"mqtt"`
 	Auth     Auth     `toml:"auth" json:"auth"`
+	Audio    Audio    `toml:"audio" json:"audio"`
 	Hardware Hardware `toml:"hardware" json:"hardware"`
 }
 
@@ -75,6 +76,37 @@ type Auth struct {
 	MaxSkew int `toml:"max_skew" json:"max_skew"`
 }
 
+// Audio configures the output chain and the priority ladder.
+type Audio struct {
+	// Device is the PortAudio output device name ("" = the default).
+	Device string `toml:"device" json:"device"`
+	// Rate and Channels are the output format.
+	Rate     int `toml:"rate" json:"rate"`
+	Channels int `toml:"channels" json:"channels"`
+	// BufferMS is the device buffer, in milliseconds.
+	BufferMS int `toml:"buffer_ms" json:"buffer_ms"`
+	// EmergencyMinVolume is the lowest volume an emergency plays at.
+	EmergencyMinVolume int `toml:"emergency_min_volume" json:"emergency_min_volume"`
+	// AmpWarmupMS is the wait between amplifier power-on and the zone relays.
+	AmpWarmupMS int `toml:"amp_warmup_ms" json:"amp_warmup_ms"`
+	// RelaySettleMS is the wait between zone relays and the fade-in.
+	RelaySettleMS int `toml:"relay_settle_ms" json:"relay_settle_ms"`
+	// FadeMS is the fade-in and fade-out time of items.
+	FadeMS int `toml:"fade_ms" json:"fade_ms"`
+	// AmpHoldS keeps the amplifier on this long after the last item, so
+	// back-to-back items do not power-cycle it.
+	AmpHoldS int `toml:"amp_hold_s" json:"amp_hold_s"`
+	// Chime lists the priorities announced by a chime ("priority", "emergency").
+	Chime []string `toml:"chime" json:"chime"`
+	// ChimeSource is the chime: "" for the built-in two-tone, or file:NAME.
+	ChimeSource string `toml:"chime_source" json:"chime_source"`
+	// LiveTargetMS is the jitter-buffer target of live audio.
+	LiveTargetMS int `toml:"live_target_ms" json:"live_target_ms"`
+	// StreamConnectS and StreamStallS bound network streams.
+	StreamConnectS int `toml:"stream_connect_s" json:"stream_connect_s"`
+	StreamStallS   int `toml:"stream_stall_s" json:"stream_stall_s"`
+}
+
 // Hardware is the wiring of the pole.
 type Hardware struct {
 	hal.Layout
@@ -93,6 +125,12 @@ func Default() *Config {
 		LogLevel:     "info",
 		MQTT:         MQTT{Broker: "tcp://127.0.0.1:1883", Keepalive: 30},
 		Auth:         Auth{Signed: []string{}, MaxSkew: 300},
+		Audio: Audio{
+			Rate: 48000, Channels: 2, BufferMS: 40, EmergencyMinVolume: 80,
+			AmpWarmupMS: 500, RelaySettleMS: 50, FadeMS: 30, AmpHoldS: 30,
+			Chime: []string{"priority", "emergency"}, LiveTargetMS: 200,
+			StreamConnectS: 10, StreamStallS: 15,
+		},
 		Hardware: Hardware{hal.Layout{
 			Zones: map[string][]hal.PinConfig{
 				"z1": {{Pin: "GPIO17", ActiveLow: true}},
@@ -215,6 +253,39 @@ func (c *Config) Validate() error {
 	}
 	if c.Auth.MaxSkew < 1 || c.Auth.MaxSkew > 86400 {
 		bad("auth.max_skew", "must be 1..86400 seconds, got %d", c.Auth.MaxSkew)
+	}
+	au := c.Audio
+	if !slices.Contains([]int{8000, 16000, 22050, 24000, 32000, 44100, 48000}, au.Rate) {
+		bad("audio.rate", "must be one of 8000, 16000, 22050, 24000, 32000, 44100, 48000, got %d", au.Rate)
+	}
+	if au.Channels != 1 && au.Channels != 2 {
+		bad("audio.channels", "must be 1 or 2, got %d", au.Channels)
+	}
+	for _, r := range []struct {
+		key    string
+		v, lo, hi int
+	}{
+		{"audio.buffer_ms", au.BufferMS, 5, 500},
+		{"audio.emergency_min_volume", au.EmergencyMinVolume, 0, 100},
+		{"audio.amp_warmup_ms", au.AmpWarmupMS, 0, 10000},
+		{"audio.relay_settle_ms", au.RelaySettleMS, 0, 2000},
+		{"audio.fade_ms", au.FadeMS, 0, 2000},
+		{"audio.amp_hold_s", au.AmpHoldS, 0, 3600},
+		{"audio.live_target_ms", au.LiveTargetMS, 20, 5000},
+		{"audio.stream_connect_s", au.StreamConnectS, 1, 120},
+		{"audio.stream_stall_s", au.StreamStallS, 1, 300},
+	} {
+		if r.v < r.lo || r.v > r.hi {
+			bad(r.key, "must be %d..%d, got %d", r.lo, r.hi, r.v)
+		}
+	}
+	for i, p := range au.Chime {
+		if p != "priority" && p != "emergency" && p != "live" && p != "normal" && p != "background" {
+			bad(fmt.Sprintf("audio.chime[%d]", i), "must name a priority (normal, priority, emergency, ...), got %q", p)
+		}
+	}
+	if au.ChimeSource != "" && !strings.HasPrefix(au.ChimeSource, "file:") && !strings.HasPrefix(au.ChimeSource, "tone:") {
+		bad("audio.chime_source", `must be "" (built-in), file:NAME or tone:HZ, got %q`, au.ChimeSource)
 	}
 	seen := map[string]string{}
 	usePin := func(key string, p hal.PinConfig) {

@@ -21,6 +21,10 @@ func IsSecret(key string) bool { return slices.Contains(secretKeys, key) }
 // NeedsRestart reports whether a change of key takes effect only after the
 // agent restarts (the connection and the hardware are set up at start).
 func NeedsRestart(key string) bool {
+	switch key {
+	case "audio.device", "audio.rate", "audio.channels", "audio.buffer_ms":
+		return true // the output device is opened at start
+	}
 	return key == "topic_root" || strings.HasPrefix(key, "mqtt.") || strings.HasPrefix(key, "hardware.")
 }
 
