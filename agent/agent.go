@@ -14,6 +14,7 @@ import (
 	"github.com/loaxa/loaxa/agent/clock"
 	"github.com/loaxa/loaxa/agent/config"
 	"github.com/loaxa/loaxa/agent/wire"
+	"github.com/loaxa/loaxa/audio/player"
 	"github.com/loaxa/loaxa/hal"
 )
 
@@ -43,6 +44,21 @@ type Options struct {
 	Link *Link
 	// ProcRoot is where /proc and /sys are read for telemetry ("" = "/").
 	ProcRoot string
+	// Player feeds the audio output; nil when the pole has none (play and
+	// stop then answer unsupported). Run runs it.
+	Player *player.Player
+	// OpenSource opens play sources (streams, media files, live channels,
+	// tones) in the player's format.
+	OpenSource SourceOpener
+	// Live receives live-audio frames from MQTT; nil when live audio is
+	// not available.
+	Live LiveSink
+}
+
+// LiveSink takes live-audio frames as they arrive from MQTT. Deliver is
+// called from the MQTT client's goroutine and must not block.
+type LiveSink interface {
+	Deliver(channel string, payload []byte, at time.Time)
 }
 
 // Agent is one pole receiver. Build it with New, run it with Run.
@@ -69,6 +85,8 @@ type Agent struct {
 	debounce   map[string]int
 	cmdKey     []byte
 	restart    bool
+	player     *player.Player
+	lad        ladder
 	afterAck   func() // runs once the current command's ack is queued
 	teleTicker clock.Ticker
 
@@ -108,9 +126,16 @@ func New(opts Options) (*Agent, error) {
 		debounce: map[string]int{},
 	}
 	a.started = a.clk.Now()
+	a.player = opts.Player
+	a.lad.relays = map[string]bool{}
+	a.lad.notes = make(chan note, 64)
 	a.link = opts.Link
 	if a.link == nil {
-		a.link = NewLink(LinkConfigFrom(cfg, opts.Version), a.clk, a.log)
+		lc := LinkConfigFrom(cfg, opts.Version)
+		if opts.Live != nil {
+			lc.OnLive = opts.Live.Deliver
+		}
+		a.link = NewLink(lc, a.clk, a.log)
 	}
 	a.applyAuth()
 	st, warn := loadState(cfg.DataDir)
@@ -135,6 +160,7 @@ func New(opts Options) (*Agent, error) {
 			a.raise("hardware", err.Error())
 		}
 		a.zones[z] = on
+		a.lad.relays[z] = on
 	}
 	a.readInputs(true)
 	if err := a.persist(); err != nil {
@@ -164,6 +190,17 @@ func (a *Agent) Run(ctx context.Context) error {
 		cancelLink()
 		wg.Wait()
 	}()
+	var playerEvents <-chan player.Event
+	if a.player != nil {
+		playerCtx, cancelPlayer := context.WithCancel(context.WithoutCancel(ctx))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.player.Run(playerCtx)
+		}()
+		defer cancelPlayer()
+		playerEvents = a.player.Events()
+	}
 
 	a.teleTicker = a.clk.NewTicker(time.Duration(a.cfg.TeleInterval) * time.Second)
 	defer a.teleTicker.Stop()
@@ -196,6 +233,14 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.readInputs(false)
 		case <-watchdog.C():
 			a.notify("WATCHDOG=1")
+		case ev := <-playerEvents:
+			a.playerEvent(ev)
+		case <-a.lad.seqC:
+			a.seqFired()
+		case <-a.lad.holdC:
+			a.holdExpired()
+		case n := <-a.lad.notes:
+			a.sourceNote(n)
 		}
 	}
 	a.notify("STOPPING=1")
@@ -236,11 +281,11 @@ func (a *Agent) state() wire.State {
 		TS:         a.clk.Now().UnixMilli(),
 		ID:         a.cfg.ID,
 		Version:    a.opts.Version,
-		Zones:      maps.Clone(a.zones),
+		Zones:      maps.Clone(a.lad.relays),
 		Volume:     a.volume,
 		Amp:        wire.Amp{Power: a.amp},
-		Playing:    nil,
-		Queue:      []wire.Playing{},
+		Playing:    a.playingDoc(),
+		Queue:      a.queueDoc(),
 		Schedule:   wire.ScheduleInfo{},
 		ConfigHash: a.cfg.Hash(),
 		Alarms:     alarms,

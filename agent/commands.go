@@ -81,11 +81,13 @@ func (a *Agent) cmdZones(c *wire.Command) (any, *wire.Error) {
 	if e := a.switchZones(want); e != nil {
 		return nil, e
 	}
-	return map[string]any{"zones": maps.Clone(a.zones)}, nil
+	return map[string]any{"zones": maps.Clone(a.lad.relays), "manual": maps.Clone(a.zones)}, nil
 }
 
-// switchZones drives the relays to want, persists, and republishes the
-// state; on any failure it restores the previous relays and state.
+// switchZones makes want the manual zones. With nothing audible the relays
+// move at once, then the change is persisted; on any failure the relays
+// and the state go back, so the command happens entirely or not at all.
+// While an item plays, the relays move after a fade to silence.
 func (a *Agent) switchZones(want map[string]bool) *wire.Error {
 	before := maps.Clone(a.zones)
 	if maps.Equal(before, want) {
@@ -97,30 +99,40 @@ func (a *Agent) switchZones(want map[string]bool) *wire.Error {
 			return wire.Errf(wire.CodeUnsupported, "zone %s has no relay driver on this pole (%s); no zone was changed", z, a.missingSummary())
 		}
 	}
-	var switched []string
+	relaysBefore := maps.Clone(a.lad.relays)
 	rollback := func() {
-		for _, z := range switched {
-			if err := a.setZone(z, before[z]); err != nil {
-				a.log.Error("cannot restore relay after a failed command", "zone", z, "err", err)
+		for z, on := range relaysBefore {
+			if a.lad.relays[z] != on {
+				if err := a.setZone(z, on); err != nil {
+					a.log.Error("cannot restore relay after a failed command", "zone", z, "err", err)
+				}
 			}
 		}
+		a.lad.relays = relaysBefore
 		a.zones = before
 	}
-	for _, z := range a.cfg.ZoneNames() {
-		if want[z] == before[z] {
-			continue
-		}
-		switched = append(switched, z)
-		if err := a.setZone(z, want[z]); err != nil {
-			rollback()
-			a.raise("hardware", err.Error())
-			return wire.Errf(wire.CodeInternal, "%v; no zone was changed", err)
+	a.zones = want
+	if a.lad.phase == phaseIdle || a.lad.phase == phaseDraining {
+		target := a.wantRelays()
+		for _, z := range a.cfg.ZoneNames() {
+			if target[z] == a.lad.relays[z] {
+				continue
+			}
+			if err := a.setZone(z, target[z]); err != nil {
+				a.lad.relays[z] = target[z] // may be half-switched: put it back too
+				rollback()
+				a.raise("hardware", err.Error())
+				return wire.Errf(wire.CodeInternal, "%v; no zone was changed", err)
+			}
+			a.lad.relays[z] = target[z]
 		}
 	}
-	a.zones = want
 	if err := a.persist(); err != nil {
 		rollback()
 		return wire.Errf(wire.CodeInternal, "cannot save the new zone state (%v); no zone was changed", err)
+	}
+	if a.lad.phase != phaseIdle && a.lad.phase != phaseDraining {
+		a.relaysChanged()
 	}
 	a.publishState()
 	return nil
@@ -145,6 +157,9 @@ func (a *Agent) cmdVolume(c *wire.Command) (any, *wire.Error) {
 		if err := a.persist(); err != nil {
 			a.volume = old
 			return nil, wire.Errf(wire.CodeInternal, "cannot save the volume (%v); it is still %d", err, old)
+		}
+		if it := a.lad.cur; it != nil && a.player != nil {
+			a.player.SetGain(a.itemGain(it)) // ramped: no click
 		}
 		a.publishState()
 	}

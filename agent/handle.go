@@ -24,11 +24,13 @@ var handlers = map[string]handler{
 	"config.set": (*Agent).cmdConfigSet,
 	"restart":    (*Agent).cmdRestart,
 	"reboot":     (*Agent).cmdReboot,
+	"play":       (*Agent).cmdPlay,
+	"stop":       (*Agent).cmdStop,
 }
 
 // notYet are commands of protocol v1 that this firmware version does not
 // execute yet; they are answered "unsupported", not "unknown_command".
-var notYet = []string{"play", "stop", "schedule.set", "schedule.get", "schedule.clear", "media.fetch", "log.get", "ota"}
+var notYet = []string{"schedule.set", "schedule.get", "schedule.clear", "media.fetch", "log.get", "ota"}
 
 // handle processes one inbound message: every message gets an ack or an
 // event, and nothing in it can crash the agent.

@@ -73,10 +73,11 @@ type Link struct {
 
 	done <-chan struct{} // Run's context, set before any client exists
 
-	mu      sync.Mutex // guards outbox, seq and groups
+	mu      sync.Mutex // guards outbox, seq, groups and live
 	outbox  []queued
 	seq     uint64
 	groups  []string
+	live    []string      // live-audio channels to subscribe to
 	wake    chan struct{} // signalled when outbox or groups change
 	resubCh chan struct{}
 }
@@ -96,6 +97,9 @@ type LinkConfig struct {
 	Version   string
 	// SessionFile persists the session counter of the will/status pair.
 	SessionFile string
+	// OnLive takes live-audio frames straight from the MQTT client, so the
+	// audio does not queue behind commands; nil drops them.
+	OnLive func(channel string, payload []byte, at time.Time)
 }
 
 // LinkEventKind tells a LinkEvent's kind.
@@ -205,6 +209,21 @@ func (l *Link) SetGroups(groups []string) {
 	l.mu.Lock()
 	l.groups = slices.Clone(groups)
 	l.mu.Unlock()
+	select {
+	case l.resubCh <- struct{}{}:
+	default:
+	}
+}
+
+// SetLive changes the live-audio channels subscribed to.
+func (l *Link) SetLive(channels []string) {
+	l.mu.Lock()
+	same := slices.Equal(l.live, channels)
+	l.live = slices.Clone(channels)
+	l.mu.Unlock()
+	if same {
+		return
+	}
 	select {
 	case l.resubCh <- struct{}{}:
 	default:
@@ -350,6 +369,9 @@ func (l *Link) subscribe(ctx context.Context, c mqtt.Client, prev []string, lost
 	for _, g := range l.groups {
 		want = append(want, l.cfg.Topics.GroupCmd(g))
 	}
+	for _, ch := range l.live {
+		want = append(want, l.cfg.Topics.Live(ch))
+	}
 	l.mu.Unlock()
 	var add, drop []string
 	for _, t := range want {
@@ -366,6 +388,9 @@ func (l *Link) subscribe(ctx context.Context, c mqtt.Client, prev []string, lost
 		filters := map[string]byte{}
 		for _, t := range add {
 			filters[t] = 1
+			if strings.HasPrefix(t, l.cfg.Topics.Root+"/live/") {
+				filters[t] = 0 // live audio: late is as bad as lost
+			}
 		}
 		tok := c.SubscribeMultiple(filters, nil)
 		if err := waitToken(ctx, tok, lost); err != nil {
@@ -453,6 +478,12 @@ func (l *Link) tlsConfig() (*tls.Config, error) {
 // the agent is busy (back-pressure rather than loss).
 func (l *Link) receive(_ mqtt.Client, m mqtt.Message) {
 	l.rx.Add(1)
+	if ch, ok := strings.CutPrefix(m.Topic(), l.cfg.Topics.Root+"/live/"); ok {
+		if l.cfg.OnLive != nil && !m.Retained() {
+			l.cfg.OnLive(ch, m.Payload(), l.clk.Now())
+		}
+		return
+	}
 	in := Inbound{Topic: m.Topic(), Payload: slices.Clone(m.Payload()), Retained: m.Retained(), Dup: m.Duplicate()}
 	select {
 	case l.inbound <- in:

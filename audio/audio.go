@@ -11,7 +11,9 @@ type Format struct {
 func (f Format) String() string { return fmt.Sprintf("%d Hz × %d ch", f.Rate, f.Channels) }
 
 // Valid reports whether f can be processed.
-func (f Format) Valid() bool { return f.Rate >= 8000 && f.Rate <= 192000 && (f.Channels == 1 || f.Channels == 2) }
+func (f Format) Valid() bool {
+	return f.Rate >= 8000 && f.Rate <= 192000 && (f.Channels == 1 || f.Channels == 2)
+}
 
 // Source produces PCM. Read fills p with whole frames (len(p) is a
 // multiple of Channels) and returns the number of samples written; io.EOF

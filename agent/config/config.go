@@ -262,7 +262,7 @@ func (c *Config) Validate() error {
 		bad("audio.channels", "must be 1 or 2, got %d", au.Channels)
 	}
 	for _, r := range []struct {
-		key    string
+		key       string
 		v, lo, hi int
 	}{
 		{"audio.buffer_ms", au.BufferMS, 5, 500},

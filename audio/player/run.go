@@ -283,6 +283,27 @@ func (p *Player) readAll(ctx context.Context, it Item, blocks chan<- []int16) er
 		}
 		err = func() error {
 			defer src.Close()
+			// One block is held back so that when the source ends its last
+			// block can be faded out: a source that stops mid-waveform
+			// would click.
+			var held []int16
+			send := func(b []int16) error {
+				select {
+				case blocks <- b:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			flush := func() error {
+				if held == nil {
+					return nil
+				}
+				fadeTail(held, p.format.Channels)
+				b := held
+				held = nil
+				return send(b)
+			}
 			for {
 				buf := make([]int16, p.block)
 				n, err := readFull(src, buf)
@@ -299,19 +320,34 @@ func (p *Player) readAll(ctx context.Context, it Item, blocks chan<- []int16) er
 				}
 				if len(b) > 0 {
 					sent += int64(len(b))
-					select {
-					case blocks <- b:
-					case <-ctx.Done():
-						return ctx.Err()
+					if held != nil {
+						if err := send(held); err != nil {
+							return err
+						}
 					}
+					held = b
 				}
 				if limit > 0 && sent >= limit {
+					if err := flush(); err != nil {
+						return err
+					}
 					return io.EOF
 				}
 				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-					return nil
+					if round < it.Repeat {
+						// The next round continues the sound: no fade.
+						if held != nil {
+							if err := send(held); err != nil {
+								return err
+							}
+							held = nil
+						}
+						return nil
+					}
+					return flush()
 				}
 				if err != nil {
+					flush()
 					return err
 				}
 			}
@@ -327,6 +363,18 @@ func (p *Player) readAll(ctx context.Context, it Item, blocks chan<- []int16) er
 		}
 	}
 	return nil
+}
+
+// fadeTail ramps the last block of an item linearly down to silence.
+func fadeTail(b []int16, channels int) {
+	frames := len(b) / channels
+	for f := range frames {
+		g := float64(frames-1-f) / float64(frames)
+		for c := range channels {
+			i := f*channels + c
+			b[i] = int16(math.Round(float64(b[i]) * g))
+		}
+	}
 }
 
 // readFull reads until p is full, the source ends (io.EOF with the samples

@@ -1,0 +1,676 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/loaxa/loaxa/agent/clock"
+	"github.com/loaxa/loaxa/agent/wire"
+	"github.com/loaxa/loaxa/audio"
+	"github.com/loaxa/loaxa/audio/dsp"
+	"github.com/loaxa/loaxa/audio/player"
+)
+
+// phase is where the output sequence stands.
+type phase int
+
+const (
+	phaseIdle     phase = iota // nothing plays; the amplifier may be on hold
+	phaseWarming               // amplifier just powered, waiting for it
+	phaseSettling              // zone relays just switched, waiting for them
+	phasePlaying               // the player has the item
+	phaseStopping              // the player fades the item out
+	phaseMuting                // the player fades to silence so relays can switch mid-item
+	phaseResettle              // relays switched mid-item, waiting before the fade back in
+	phaseDraining              // an item ended; the device plays out its buffer before relays move
+)
+
+// ladder is the arbiter's state, owned by the Run goroutine.
+type ladder struct {
+	cur   *item
+	phase phase
+	queue []*item
+	seq   uint64
+	// relays is what the zone relays actually do: the manual zones (the
+	// zones command) plus the zones of the item that plays.
+	relays map[string]bool
+	amp    bool
+
+	seqTimer clock.Timer
+	seqC     <-chan time.Time
+	holdC    <-chan time.Time
+	holdT    clock.Timer
+	// afterStop runs when the current item's fade-out is complete.
+	afterStop func(played int64)
+	notes     chan note
+}
+
+// note is a source's report, carried from a reader goroutine to Run.
+type note struct {
+	item string
+	kind string
+	data map[string]any
+}
+
+func (a *Agent) audioReady() *wire.Error {
+	if a.player == nil {
+		why := a.opts.Missing["audio"]
+		if why == "" {
+			why = "no audio output configured"
+		}
+		return wire.Errf(wire.CodeUnsupported, "this pole has no audio output (%s)", why)
+	}
+	return nil
+}
+
+type playArgs struct {
+	Source    string   `json:"source"`
+	Priority  string   `json:"priority"`
+	Origin    string   `json:"origin"`
+	Zones     []string `json:"zones"`
+	Volume    *int     `json:"volume"`
+	Repeat    int      `json:"repeat"`
+	DurationS float64  `json:"duration_s"`
+	Until     int64    `json:"until"`
+	Replace   bool     `json:"replace"`
+	Chime     *bool    `json:"chime"`
+	Item      string   `json:"item"`
+}
+
+// cmdPlay validates a play request and hands it to the ladder.
+func (a *Agent) cmdPlay(c *wire.Command) (any, *wire.Error) {
+	var args playArgs
+	if e := wire.DecodeArgs(c.Args, &args); e != nil {
+		return nil, e
+	}
+	if e := a.audioReady(); e != nil {
+		return nil, e
+	}
+	now := a.clk.Now()
+	it := &item{ID: args.Item, CmdID: c.ID, Source: args.Source, Origin: args.Origin, Volume: args.Volume, Repeat: args.Repeat}
+	if it.ID == "" {
+		it.ID = c.ID
+	}
+	if !itemRE.MatchString(it.ID) {
+		return nil, wire.Errf(wire.CodeBadArgs, "item %q must be 1-64 chars of A-Z a-z 0-9 . _ : -", truncate(it.ID, 80))
+	}
+	if args.Source == "" {
+		return nil, wire.Errf(wire.CodeBadArgs, `"source" is required`)
+	}
+	if err := checkSource(args.Source); err != nil {
+		return nil, wire.Errf(wire.CodeBadArgs, "%v", err)
+	}
+	if args.Priority == "" {
+		args.Priority = "normal"
+	}
+	lv, ok := parseLevel(args.Priority)
+	if !ok {
+		return nil, wire.Errf(wire.CodeBadArgs, "priority %q must be one of %v", truncate(args.Priority, 20), levelNames)
+	}
+	it.Level = lv
+	if args.Origin != "" && originRank(args.Origin) == 0 {
+		return nil, wire.Errf(wire.CodeBadArgs, `origin %q must be "province", "district" or "commune"`, truncate(args.Origin, 20))
+	}
+	if args.Volume != nil && (*args.Volume < 0 || *args.Volume > 100) {
+		return nil, wire.Errf(wire.CodeBadArgs, "volume must be 0..100, got %d", *args.Volume)
+	}
+	if args.Repeat < 0 || args.Repeat > 1000 {
+		return nil, wire.Errf(wire.CodeBadArgs, "repeat must be 0..1000, got %d", args.Repeat)
+	}
+	if args.DurationS < 0 || args.DurationS > 86400 {
+		return nil, wire.Errf(wire.CodeBadArgs, "duration_s must be 0..86400, got %g", args.DurationS)
+	}
+	it.Duration = time.Duration(args.DurationS * float64(time.Second))
+	if args.Until != 0 {
+		it.Until = time.UnixMilli(args.Until)
+		if !now.Before(it.Until) {
+			return nil, wire.Errf(wire.CodeExpired, "until (%d) has passed: the item may no longer start", args.Until)
+		}
+	}
+	if args.Zones == nil {
+		it.Zones = a.cfg.ZoneNames()
+	} else {
+		for _, z := range args.Zones {
+			if _, ok := a.zones[z]; !ok {
+				return nil, wire.Errf(wire.CodeBadArgs, "unknown zone %q; this pole has %v", truncate(z, 32), a.cfg.ZoneNames())
+			}
+		}
+		it.Zones = slices.Compact(slices.Sorted(slices.Values(args.Zones)))
+		if len(it.Zones) == 0 {
+			return nil, wire.Errf(wire.CodeBadArgs, `"zones" is empty: give at least one zone, or leave it out for all`)
+		}
+	}
+	it.Chime = slices.Contains(a.cfg.Audio.Chime, it.Level.String())
+	if args.Chime != nil {
+		it.Chime = *args.Chime
+	}
+	if a.findItem(it.ID) != nil {
+		return nil, wire.Errf(wire.CodeBadArgs, "item %q is already playing or queued; stop it first", it.ID)
+	}
+	if strings.HasPrefix(it.Source, "tone:") && it.Duration == 0 {
+		// A test tone without a duration would sound until stopped.
+		it.Duration = 5 * time.Second
+	}
+	a.lad.seq++
+	it.Seq = a.lad.seq
+	return a.offer(it, args.Replace)
+}
+
+// offer applies the ladder to a new item and answers with where it went.
+func (a *Agent) offer(it *item, replace bool) (any, *wire.Error) {
+	l := &a.lad
+	cur := l.cur
+	switch {
+	case cur == nil:
+		a.enqueue(it)
+		a.advance()
+	case outranks(it, cur):
+		a.enqueue(it)
+		a.preempt("interrupted")
+	case it.Level == cur.Level && replace:
+		a.enqueue(it)
+		a.preempt("replaced")
+	case it.Level >= cur.Level || !it.Until.IsZero():
+		a.enqueue(it)
+	default:
+		return nil, &wire.Error{Code: wire.CodeBusy,
+			Message: fmt.Sprintf("%s is playing at priority %s; a %s item needs \"until\" to wait for it", cur.ID, cur.Level, it.Level),
+			Result:  map[string]any{"playing": a.playingDoc()}}
+	}
+	a.log.Info("play", "item", it.ID, "source", redactURL(it.Source), "priority", it.Level.String(), "origin", it.Origin)
+	a.publishState()
+	if l.cur == it || l.phase == phaseStopping && len(l.queue) > 0 && l.queue[0] == it {
+		// Playing, or about to: what played is fading out for it.
+		return map[string]any{"item": it.ID, "status": "playing"}, nil
+	}
+	return map[string]any{"item": it.ID, "status": "queued", "position": slices.Index(l.queue, it) + 1}, nil
+}
+
+func (a *Agent) enqueue(it *item) {
+	a.lad.queue = append(a.lad.queue, it)
+	slices.SortStableFunc(a.lad.queue, queueOrder)
+	a.syncLive()
+}
+
+// preempt ends what plays now in favour of the head of the queue. An
+// interrupted item goes back into the queue (it resumes when its turn
+// comes, if its window is still open); a replaced one ends.
+func (a *Agent) preempt(reason string) {
+	l := &a.lad
+	cur := l.cur
+	switch l.phase {
+	case phasePlaying, phaseMuting, phaseResettle:
+		l.phase = phaseStopping
+		l.afterStop = func(played int64) { a.endCurrent(cur, reason, played, nil) }
+		a.player.Stop(cur.ID, a.fade())
+	case phaseStopping:
+		// Already on its way out: when it is silent, advance picks the best
+		// of the queue, the newcomer included.
+	default:
+		// Still warming up or settling: nothing audible yet.
+		a.endCurrent(cur, reason, 0, nil)
+	}
+}
+
+// endCurrent closes the current item and moves on.
+func (a *Agent) endCurrent(it *item, reason string, played int64, err error) {
+	l := &a.lad
+	if l.cur != it {
+		return
+	}
+	l.cur = nil
+	l.phase = phaseIdle
+	l.afterStop = nil
+	it.Played += max(0, played-it.chimeLen)
+	if reason == "interrupted" && it.windowOpen(a.clk.Now()) {
+		it.Resumes++
+		a.enqueue(it)
+		a.playEvent("play.interrupted", it, map[string]any{"played_s": a.seconds(it.Played)})
+	} else {
+		data := map[string]any{"reason": reason, "played_s": a.seconds(it.Played)}
+		if err != nil {
+			data["error"] = err.Error()
+		}
+		a.playEvent("play.end", it, data)
+	}
+	a.syncLive()
+	a.advance()
+	a.publishState()
+}
+
+// advance starts the next item when nothing plays, or goes idle.
+func (a *Agent) advance() {
+	l := &a.lad
+	if l.cur != nil {
+		return
+	}
+	now := a.clk.Now()
+	for len(l.queue) > 0 {
+		it := l.queue[0]
+		l.queue = l.queue[1:]
+		if !it.windowOpen(now) {
+			a.playEvent("play.end", it, map[string]any{"reason": "expired", "played_s": a.seconds(it.Played)})
+			continue
+		}
+		l.cur = it
+		a.syncLive()
+		a.startSequence()
+		return
+	}
+	a.goIdle()
+}
+
+// startSequence powers the amplifier, switches the zones and starts the
+// player, each step after its delay.
+func (a *Agent) startSequence() {
+	l := &a.lad
+	a.stopHold()
+	if !l.amp {
+		a.setAmp(true)
+		l.phase = phaseWarming
+		a.arm(time.Duration(a.cfg.Audio.AmpWarmupMS) * time.Millisecond)
+		return
+	}
+	a.afterWarm()
+}
+
+func (a *Agent) afterWarm() {
+	l := &a.lad
+	if a.applyRelays() {
+		l.phase = phaseSettling
+		a.arm(time.Duration(a.cfg.Audio.RelaySettleMS) * time.Millisecond)
+		return
+	}
+	a.startPlayer()
+}
+
+func (a *Agent) startPlayer() {
+	l := &a.lad
+	it := l.cur
+	l.phase = phasePlaying
+	it.chimeLen = 0
+	withChime := it.Chime && it.Played == 0 && it.Resumes == 0
+	req := SourceRequest{Source: it.Source, Format: a.player.Format(), Item: it.ID, Notify: a.notifier(it.ID)}
+	f := a.player.Format()
+	var limit int64
+	if it.Duration > 0 {
+		limit = max(1, int64(it.Duration.Seconds()*float64(f.Rate))*int64(f.Channels)-it.Played)
+	}
+	skip := int64(0)
+	if it.Played > 0 && isSeekable(it.Source) {
+		skip = it.Played
+	}
+	var chime audio.Source
+	if withChime {
+		chime = a.chime(f)
+		it.chimeLen = chimeSamples(chime)
+	}
+	open := a.opts.OpenSource
+	repeat := it.Repeat
+	a.player.Play(player.Item{
+		ID:     it.ID,
+		Gain:   a.itemGain(it),
+		FadeIn: a.fade(),
+		Open: func(ctx context.Context) (audio.Source, error) {
+			src, err := openContent(ctx, open, req, skip, limit, repeat)
+			if err != nil || chime == nil {
+				return src, err
+			}
+			return concat(chime, src), nil
+		},
+	})
+	a.playEvent("play.start", it, map[string]any{"resumed": it.Played > 0, "chime": withChime})
+}
+
+// goIdle returns the relays to the manual zones (the output is silent now)
+// and starts the amplifier's hold time.
+func (a *Agent) goIdle() {
+	l := &a.lad
+	l.phase = phaseIdle
+	if !maps.Equal(a.wantRelays(), l.relays) {
+		// The device still holds the last buffer of audio: wait for it to
+		// play out before the relays move.
+		l.phase = phaseDraining
+		a.arm(a.outputLatency())
+	}
+	if l.amp && l.holdC == nil {
+		l.holdT = a.clk.NewTimer(time.Duration(a.cfg.Audio.AmpHoldS) * time.Second)
+		l.holdC = l.holdT.C()
+	}
+}
+
+func (a *Agent) stopHold() {
+	l := &a.lad
+	if l.holdT != nil {
+		l.holdT.Stop()
+	}
+	l.holdT, l.holdC = nil, nil
+}
+
+// holdExpired powers the amplifier down after the hold time.
+func (a *Agent) holdExpired() {
+	a.stopHold()
+	if a.lad.cur == nil && a.lad.amp {
+		a.setAmp(false)
+		a.publishState()
+	}
+}
+
+func (a *Agent) setAmp(on bool) {
+	l := &a.lad
+	if a.hw.Amp != nil {
+		if err := a.hw.Amp.Set(on); err != nil {
+			a.raise("hardware", fmt.Sprintf("amp %s: %v", a.hw.Amp, err))
+		}
+	}
+	l.amp = on
+	a.amp = on
+	if a.player != nil {
+		a.player.KeepAlive(on)
+	}
+	a.log.Info("amplifier", "power", on)
+}
+
+// wantRelays is the manual zones plus those of the item being sequenced.
+func (a *Agent) wantRelays() map[string]bool {
+	want := maps.Clone(a.zones)
+	if it := a.lad.cur; it != nil {
+		for _, z := range it.Zones {
+			want[z] = true
+		}
+	}
+	return want
+}
+
+// applyRelays drives the zone relays to wantRelays; the caller guarantees
+// the output is at silence. It reports whether any relay moved.
+func (a *Agent) applyRelays() bool {
+	want := a.wantRelays()
+	moved := false
+	for _, z := range a.cfg.ZoneNames() {
+		if a.lad.relays[z] == want[z] {
+			continue
+		}
+		if err := a.setZone(z, want[z]); err != nil {
+			a.raise("hardware", err.Error())
+			continue
+		}
+		a.lad.relays[z] = want[z]
+		moved = true
+	}
+	return moved
+}
+
+// relaysChanged is called when the manual zones changed: relays follow at
+// once when nothing is audible, or after a fade to silence mid-item.
+func (a *Agent) relaysChanged() {
+	l := &a.lad
+	switch l.phase {
+	case phaseIdle, phaseDraining:
+		a.applyRelays()
+	case phasePlaying:
+		if !maps.Equal(a.wantRelays(), l.relays) {
+			l.phase = phaseMuting
+			a.player.Mute(a.fade())
+		}
+	case phaseSettling, phaseResettle:
+		if a.applyRelays() {
+			a.arm(time.Duration(a.cfg.Audio.RelaySettleMS) * time.Millisecond)
+		}
+	}
+	// Warming: the relays are set when the warm-up ends. Stopping or
+	// muting: they are set when the output is silent.
+}
+
+func (a *Agent) arm(d time.Duration) {
+	l := &a.lad
+	if l.seqTimer != nil {
+		l.seqTimer.Stop()
+	}
+	l.seqTimer = a.clk.NewTimer(d)
+	l.seqC = l.seqTimer.C()
+}
+
+// seqFired continues the sequence after a delay.
+func (a *Agent) seqFired() {
+	l := &a.lad
+	l.seqC = nil
+	switch l.phase {
+	case phaseWarming:
+		a.afterWarm()
+	case phaseSettling:
+		a.startPlayer()
+	case phaseResettle:
+		l.phase = phasePlaying
+		a.player.Unmute(a.fade())
+	case phaseDraining:
+		l.phase = phaseIdle
+		if a.applyRelays() {
+			a.publishState()
+		}
+	}
+}
+
+// outputLatency is how long audio written to the device takes to be heard:
+// its buffer plus one block of the player.
+func (a *Agent) outputLatency() time.Duration {
+	return time.Duration(a.cfg.Audio.BufferMS+10) * time.Millisecond
+}
+
+// playerEvent handles what the player reports.
+func (a *Agent) playerEvent(ev player.Event) {
+	l := &a.lad
+	it := l.cur
+	if it == nil || ev.ID != it.ID && ev.Kind != player.Silent {
+		return // a late report about an item already gone
+	}
+	switch ev.Kind {
+	case player.Started:
+		if it.Since.IsZero() {
+			it.Since = ev.At
+		}
+		a.publishState()
+	case player.Ended:
+		reason := "completed"
+		if ev.Err != nil {
+			reason = "failed"
+			a.log.Warn("item failed", "item", it.ID, "source", redactURL(it.Source), "err", ev.Err)
+		}
+		if l.phase == phaseStopping && l.afterStop != nil {
+			after := l.afterStop
+			after(ev.Played)
+			return
+		}
+		a.endCurrent(it, reason, ev.Played, ev.Err)
+	case player.Stopped:
+		if after := l.afterStop; after != nil {
+			after(ev.Played)
+		}
+	case player.Silent:
+		if l.phase == phaseMuting {
+			a.applyRelays()
+			a.publishState()
+			l.phase = phaseResettle
+			a.arm(time.Duration(a.cfg.Audio.RelaySettleMS) * time.Millisecond)
+		}
+	}
+}
+
+type stopArgs struct {
+	Item     string `json:"item"`
+	Priority string `json:"priority"`
+}
+
+// cmdStop stops one item, one level, or everything.
+func (a *Agent) cmdStop(c *wire.Command) (any, *wire.Error) {
+	var args stopArgs
+	if e := wire.DecodeArgs(c.Args, &args); e != nil {
+		return nil, e
+	}
+	if e := a.audioReady(); e != nil {
+		return nil, e
+	}
+	if args.Item != "" && args.Priority != "" {
+		return nil, wire.Errf(wire.CodeBadArgs, `give "item" or "priority", not both`)
+	}
+	match := func(it *item) bool { return true }
+	if args.Item != "" {
+		if a.findItem(args.Item) == nil {
+			return nil, wire.Errf(wire.CodeBadArgs, "no item %q is playing or queued", truncate(args.Item, 64))
+		}
+		match = func(it *item) bool { return it.ID == args.Item }
+	}
+	if args.Priority != "" {
+		lv, ok := parseLevel(args.Priority)
+		if !ok {
+			return nil, wire.Errf(wire.CodeBadArgs, "priority %q must be one of %v", truncate(args.Priority, 20), levelNames)
+		}
+		match = func(it *item) bool { return it.Level == lv }
+	}
+	l := &a.lad
+	var stopped []string
+	l.queue = slices.DeleteFunc(l.queue, func(it *item) bool {
+		if match(it) {
+			stopped = append(stopped, it.ID)
+			a.playEvent("play.end", it, map[string]any{"reason": "stopped", "played_s": a.seconds(it.Played)})
+			return true
+		}
+		return false
+	})
+	if cur := l.cur; cur != nil && match(cur) {
+		stopped = append(stopped, cur.ID)
+		a.preempt("stopped")
+	}
+	a.syncLive()
+	a.publishState()
+	if stopped == nil {
+		stopped = []string{}
+	}
+	return map[string]any{"stopped": stopped}, nil
+}
+
+func (a *Agent) findItem(id string) *item {
+	if a.lad.cur != nil && a.lad.cur.ID == id {
+		return a.lad.cur
+	}
+	for _, it := range a.lad.queue {
+		if it.ID == id {
+			return it
+		}
+	}
+	return nil
+}
+
+// itemGain is the linear gain an item plays at: its own volume or the
+// master volume, never below the emergency minimum for an emergency.
+func (a *Agent) itemGain(it *item) float64 {
+	v := a.volume
+	if it.Volume != nil {
+		v = *it.Volume
+	}
+	if it.Level == levelEmergency {
+		v = max(v, a.cfg.Audio.EmergencyMinVolume)
+	}
+	return dsp.Gain(v)
+}
+
+func (a *Agent) fade() time.Duration { return time.Duration(a.cfg.Audio.FadeMS) * time.Millisecond }
+
+func (a *Agent) seconds(samples int64) float64 {
+	if a.player == nil {
+		return 0
+	}
+	f := a.player.Format()
+	return float64(samples) / float64(f.Rate*f.Channels)
+}
+
+// notifier returns the Notify callback of a source: it hands the report to
+// the Run goroutine without ever blocking the reader for long.
+func (a *Agent) notifier(id string) func(string, map[string]any) {
+	return func(kind string, data map[string]any) {
+		select {
+		case a.lad.notes <- note{item: id, kind: kind, data: data}:
+		default:
+			a.log.Warn("source report dropped: agent busy", "item", id, "kind", kind)
+		}
+	}
+}
+
+// sourceNote turns a source's report into state and an event.
+func (a *Agent) sourceNote(n note) {
+	if it := a.findItem(n.item); it != nil && n.kind == "title" {
+		if t, ok := n.data["title"].(string); ok && t != it.Title {
+			it.Title = t
+			a.publishState()
+		}
+	}
+	data := maps.Clone(n.data)
+	if data == nil {
+		data = map[string]any{}
+	}
+	data["item"] = n.item
+	a.event(n.kind, data)
+}
+
+func (a *Agent) playEvent(typ string, it *item, extra map[string]any) {
+	data := map[string]any{
+		"item": it.ID, "cmd_id": it.CmdID, "source": redactURL(it.Source), "priority": it.Level.String(),
+		"origin": it.Origin, "zones": it.Zones,
+	}
+	if it.Title != "" {
+		data["title"] = it.Title
+	}
+	maps.Copy(data, extra)
+	a.event(typ, data)
+}
+
+// playingDoc is the state's "playing" object.
+func (a *Agent) playingDoc() *wire.Playing {
+	it := a.lad.cur
+	if it == nil {
+		return nil
+	}
+	return a.itemDoc(it)
+}
+
+func (a *Agent) itemDoc(it *item) *wire.Playing {
+	p := &wire.Playing{Item: it.ID, Source: redactURL(it.Source), Priority: it.Level.String(), Origin: it.Origin, Zones: it.Zones, Title: it.Title}
+	if !it.Since.IsZero() {
+		p.Since = it.Since.UnixMilli()
+	}
+	return p
+}
+
+func (a *Agent) queueDoc() []wire.Playing {
+	out := make([]wire.Playing, 0, len(a.lad.queue))
+	for _, it := range a.lad.queue {
+		out = append(out, *a.itemDoc(it))
+	}
+	return out
+}
+
+// syncLive subscribes to the live channels of the items playing or queued,
+// and to no other: live audio costs 4G data.
+func (a *Agent) syncLive() {
+	var chans []string
+	add := func(it *item) {
+		if ch, ok := liveChannel(it.Source); ok && !slices.Contains(chans, ch) {
+			chans = append(chans, ch)
+		}
+	}
+	if a.lad.cur != nil {
+		add(a.lad.cur)
+	}
+	for _, it := range a.lad.queue {
+		add(it)
+	}
+	slices.Sort(chans)
+	a.link.SetLive(chans)
+}
+
+var errNoOpener = errors.New("no source opener configured")
