@@ -601,6 +601,17 @@ func (a *Agent) notifier(id string) func(string, map[string]any) {
 	}
 }
 
+// Report publishes an event from another goroutine (the live hub, say)
+// through the Run goroutine; it never blocks, and drops the report (with a
+// log line) when the agent is overwhelmed.
+func (a *Agent) Report(kind string, data map[string]any) {
+	select {
+	case a.lad.notes <- note{kind: kind, data: data}:
+	default:
+		a.log.Warn("report dropped: agent busy", "kind", kind)
+	}
+}
+
 // sourceNote turns a source's report into state and an event.
 func (a *Agent) sourceNote(n note) {
 	if it := a.findItem(n.item); it != nil && n.kind == "title" {
@@ -613,7 +624,9 @@ func (a *Agent) sourceNote(n note) {
 	if data == nil {
 		data = map[string]any{}
 	}
-	data["item"] = n.item
+	if n.item != "" {
+		data["item"] = n.item
+	}
 	a.event(n.kind, data)
 }
 

@@ -31,6 +31,11 @@ func (a *Agent) telemetry() wire.Tele {
 		Volume:  a.volume,
 		Session: ls.Session,
 	}
+	if a.player != nil {
+		lvl := a.player.Level()
+		t.Audio.LevelDBFS = &lvl
+		t.Audio.Underruns = a.player.Underruns()
+	}
 	if v, err := readRSS(a.opts.ProcRoot); err == nil {
 		t.MemRSSBytes = &v
 	}

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
@@ -20,6 +21,8 @@ import (
 	"github.com/loaxa/loaxa/agent/broker"
 	"github.com/loaxa/loaxa/agent/clock"
 	"github.com/loaxa/loaxa/agent/config"
+	"github.com/loaxa/loaxa/audio/live"
+	"github.com/loaxa/loaxa/audio/player"
 	"github.com/loaxa/loaxa/hal"
 	"github.com/loaxa/loaxa/hal/board"
 	"github.com/loaxa/loaxa/hal/gpio"
@@ -170,7 +173,45 @@ func Main(ctx context.Context, args []string, version string, stdout, stderr io.
 		log.Error("hardware", "err", err)
 		return 1
 	}
+	// The hub exists before the agent that publishes its events.
+	var agentRef atomic.Pointer[agent.Agent]
+	onLive := func(e live.Event) {
+		data := map[string]any{"channel": e.Channel}
+		if e.Err != nil {
+			data["error"] = e.Err.Error()
+		}
+		if e.Count > 0 {
+			data["count"] = e.Count
+		}
+		if a := agentRef.Load(); a != nil {
+			a.Report("live."+string(e.Kind), data)
+		}
+	}
+	parts, audioMissing, err := Audio(cfg, f.Sim, clk, log, onLive)
+	if err != nil {
+		log.Error("audio", "err", err)
+		return 1
+	}
+	if audioMissing != "" {
+		missing["audio"] = audioMissing
+	}
+	var pl *player.Player
+	if parts.Sink != nil {
+		defer parts.Sink.Close()
+		pl, err = player.New(player.Options{Sink: parts.Sink, Clock: clk, Log: log.With("component", "player")})
+		if err != nil {
+			log.Error("audio player", "err", err)
+			return 1
+		}
+	}
+	var liveSink agent.LiveSink
+	if parts.Hub != nil {
+		liveSink = parts.Hub
+	}
 	a, err := agent.New(agent.Options{
+		Player:      pl,
+		OpenSource:  parts.Open,
+		Live:        liveSink,
 		Config:      cfg,
 		ConfigPath:  cfgPath,
 		Hardware:    hw,
@@ -185,6 +226,7 @@ func Main(ctx context.Context, args []string, version string, stdout, stderr io.
 		log.Error("cannot start the agent", "err", err)
 		return 1
 	}
+	agentRef.Store(a)
 	err = a.Run(ctx)
 	if errors.Is(err, agent.ErrRestart) {
 		return ExitRestart

@@ -153,6 +153,17 @@ func (p *Player) Level() float64 { return math.Float64frombits(p.levelBits.Load(
 // not deliver in time (a network underrun, as the listener hears it).
 func (p *Player) Starved() uint64 { return p.starved.Load() }
 
+// Underruns counts the gaps a listener hears: blocks of silence written
+// because an item's source was late, plus the sink's own underruns when
+// it counts them (a device that ran dry because the player was late).
+func (p *Player) Underruns() uint64 {
+	n := p.starved.Load()
+	if u, ok := p.opts.Sink.(interface{ Underruns() int }); ok {
+		n += uint64(max(0, u.Underruns()))
+	}
+	return n
+}
+
 // Written counts the samples written to the sink.
 func (p *Player) Written() uint64 { return p.written.Load() }
 

@@ -33,6 +33,7 @@ type state struct {
 	cur       *current
 	gain      *dsp.Gainer
 	keepAlive bool
+	drained   bool // the sink has been drained since the last write
 	silence   []int16
 	buf       []int16
 }
@@ -46,6 +47,7 @@ func (p *Player) Run(ctx context.Context) error {
 		ctx:     ctx,
 		gain:    dsp.NewGainer(p.format, 0, 0),
 		silence: make([]int16, p.block),
+		drained: true,
 		buf:     make([]int16, p.block),
 	}
 	defer func() {
@@ -66,6 +68,16 @@ func (p *Player) Run(ctx context.Context) error {
 		}
 		if s.cur == nil && !s.keepAlive {
 			p.levelBits.Store(math.Float64bits(dsp.Floor))
+			if !s.drained {
+				// The device goes idle: let it play out what it holds, so
+				// the silence that follows is not taken for an underrun.
+				s.drained = true
+				if d, ok := p.opts.Sink.(interface{ Drain() error }); ok {
+					if err := d.Drain(); err != nil {
+						p.opts.Log.Warn("audio drain", "sink", p.opts.Sink.String(), "err", err)
+					}
+				}
+			}
 			select {
 			case <-ctx.Done():
 				return nil
@@ -77,6 +89,7 @@ func (p *Player) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		s.drained = false
 		if err := s.step(); err != nil {
 			p.opts.Log.Error("audio output failed", "sink", p.opts.Sink.String(), "err", err)
 			// A failing device is retried after a pause rather than spun on.
