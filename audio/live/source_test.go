@@ -457,3 +457,65 @@ func TestOpusLossJitterReorder(t *testing.T) {
 		t.Errorf("checked %d frames, %d of them lone losses; want a real test", checked, lone)
 	}
 }
+
+// Whatever the talk's format, the Source plays it at the format asked for,
+// at the right pitch and length.
+func TestConversion(t *testing.T) {
+	tests := []struct {
+		name  string
+		codec Codec
+		in    audio.Format
+		out   audio.Format
+	}{
+		{"opus to 44.1 kHz stereo", CodecOpus, mono48, audio.Format{Rate: 44100, Channels: 2}},
+		{"opus 16 kHz to 48 kHz", CodecOpus, audio.Format{Rate: 16000, Channels: 1}, mono48},
+		{"pcm 16 kHz stereo to 48 kHz mono", CodecPCM, audio.Format{Rate: 16000, Channels: 2}, mono48},
+		{"pcm 8 kHz mono to 44.1 kHz stereo", CodecPCM, audio.Format{Rate: 8000, Channels: 1}, audio.Format{Rate: 44100, Channels: 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			enc, err := NewEncoder(EncoderOptions{Codec: tt.codec, Format: tt.in})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := newRig(t, Options{MaxLatency: 2 * time.Second}) // room for the whole talk at once
+			s := r.open("studio", tt.out)
+			n := enc.FrameSamples()
+			const frames = 50 // 1 s
+			for k := range frames {
+				f, err := enc.Encode(tone(tt.in, 1000, 0.5, n, k*n), t0, k == frames-1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r.deliver("studio", f)
+			}
+			var out []int16
+			for {
+				p := make([]int16, 1000*tt.out.Channels)
+				m, err := s.Read(p)
+				out = append(out, p[:m]...)
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Up to a few ms are held back by the decoder and resampler.
+			got := len(out) / tt.out.Channels
+			if got > tt.out.Rate || got < tt.out.Rate*98/100 {
+				t.Errorf("%d frames of output; want about %d (1 s)", got, tt.out.Rate)
+			}
+			ch := tt.out.Channels
+			var left []int16 // the first channel of the middle half
+			for i := got / 4; i < got*3/4; i++ {
+				left = append(left, out[i*ch])
+			}
+			on := goertzel(left, tt.out.Rate, 1000)
+			off := max(goertzel(left, tt.out.Rate, 700), goertzel(left, tt.out.Rate, 1300))
+			if on < 0.5*67e6 || on < 1000*off {
+				t.Errorf("1 kHz power %.3g, off-tone %.3g; want the tone at about full level", on, off)
+			}
+		})
+	}
+}
