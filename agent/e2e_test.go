@@ -252,11 +252,13 @@ func TestE2ERetainedCommandNeverObeyed(t *testing.T) {
 	mqtttest.Publish(t, op, topics.GroupCmd("all"), 1, true, []byte(`{"id":"stale2","cmd":"zones","args":{"all":true}}`))
 	watch := b.Subscribe(t, "loaxa/v1/dev/pole-r/#")
 	p := startPole(t, b, "pole-r", t.TempDir(), nil)
-	for _, id := range []string{"stale1", "stale2"} {
-		until(t, watch, "event for "+id, func(m mqtttest.Message) bool {
+	ignored := func(id string) func(mqtttest.Message) bool {
+		return func(m mqtttest.Message) bool {
 			return m.Topic == topics.Event() && strings.Contains(string(m.Payload), wire.EventRetainedIgnored) && strings.Contains(string(m.Payload), id)
-		})
+		}
 	}
+	// The broker delivers the two retained messages in either order.
+	untilAll(t, watch, ignored("stale1"), ignored("stale2"))
 	// A later live command is executed: the agent is listening, and it
 	// answered nothing for the retained ones.
 	mqtttest.Publish(t, op, topics.Cmd(), 1, false, []byte(`{"id":"live1","cmd":"zones","args":{"on":["z4"]}}`))
