@@ -1,0 +1,302 @@
+//go:build cgo
+
+package portaudio
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pa "github.com/gordonklaus/portaudio"
+
+	"github.com/loaxa/loaxa/audio"
+	"github.com/loaxa/loaxa/hal"
+)
+
+// paMu serialises PortAudio's process-wide initialisation, termination and
+// device enumeration: Pa_Initialize and Pa_Terminate are not thread-safe,
+// and the Go binding caches the device list in unsynchronised package
+// variables.
+var paMu sync.Mutex
+
+// Sink plays PCM on a PortAudio output device. Write, Drain and Close are
+// called by one goroutine (the pipeline's); Underruns, Latency and String
+// by any.
+type Sink struct {
+	f      audio.Format
+	name   string // "ALSA: default"
+	fpb    int
+	log    *slog.Logger
+	stream stream
+	// buf is the slice the stream writes from: the binding reads it
+	// through a pointer given at OpenStream, so Write points it at the
+	// part of own to play.
+	buf []int16
+	own []int16
+
+	running   bool // the stream is started
+	closed    bool
+	underruns atomic.Int64
+}
+
+// stream is the part of *pa.Stream the Sink uses, so that tests can
+// exercise Write's underflow handling with a stream that underflows on
+// demand.
+type stream interface {
+	Start() error
+	Stop() error
+	Write() error
+	Close() error
+	Info() *pa.StreamInfo
+}
+
+// Open initialises PortAudio and opens an output stream on the device
+// o.Device in format o.Format. The stream starts on the first Write.
+func Open(o Options) (*Sink, error) {
+	if !o.Format.Valid() {
+		return nil, fmt.Errorf("portaudio: format %v: rate must be 8000–192000 Hz and channels 1 or 2", o.Format)
+	}
+	if o.FramesPerBuffer < 0 || o.FramesPerBuffer > 1<<16 {
+		return nil, fmt.Errorf("portaudio: %d frames per buffer: want 0 (default) to 65536", o.FramesPerBuffer)
+	}
+	fpb := o.FramesPerBuffer
+	if fpb == 0 {
+		fpb = DefaultFramesPerBuffer
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+
+	paMu.Lock()
+	defer paMu.Unlock()
+	if err := pa.Initialize(); err != nil {
+		return nil, fmt.Errorf("portaudio: no usable audio system (%v): %w", err, hal.ErrAbsent)
+	}
+	s, err := open(o, fpb, log)
+	if err != nil {
+		if terr := pa.Terminate(); terr != nil {
+			err = errors.Join(err, fmt.Errorf("portaudio: terminate: %w", terr))
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// open does the part of Open that needs PortAudio initialised; paMu is held.
+func open(o Options, fpb int, log *slog.Logger) (*Sink, error) {
+	devs, err := pa.Devices()
+	if err != nil {
+		return nil, fmt.Errorf("portaudio: listing devices: %w", err)
+	}
+	var def *pa.DeviceInfo
+	if o.Device == "" {
+		def, err = pa.DefaultOutputDevice()
+		if err != nil && !errors.Is(err, pa.NoDefaultOutputDevice) {
+			return nil, fmt.Errorf("portaudio: default output device: %w", err)
+		}
+	}
+	dev, err := pickDevice(devs, o.Device, def)
+	if err != nil {
+		return nil, err
+	}
+
+	latency := o.Latency
+	if latency <= 0 {
+		latency = dev.DefaultHighOutputLatency
+	}
+	s := &Sink{f: o.Format, name: deviceName(dev), fpb: fpb, log: log}
+	s.own = make([]int16, fpb*o.Format.Channels)
+	params := pa.StreamParameters{
+		Output:          pa.StreamDeviceParameters{Device: dev, Channels: o.Format.Channels, Latency: latency},
+		SampleRate:      float64(o.Format.Rate),
+		FramesPerBuffer: fpb,
+		// Samples are int16 already: no dither; saturation was done by
+		// the pipeline, so no clipping pass either.
+		Flags: pa.DitherOff | pa.ClipOff,
+	}
+	s.stream, err = pa.OpenStream(params, &s.buf)
+	if err != nil {
+		return nil, fmt.Errorf("portaudio: opening %s for %v: %w", s.name, o.Format, err)
+	}
+	return s, nil
+}
+
+func deviceName(d *pa.DeviceInfo) string {
+	if d.HostApi != nil {
+		return d.HostApi.Name + ": " + d.Name
+	}
+	return d.Name
+}
+
+// pickDevice finds the output device called name among devs; "" means def.
+func pickDevice(devs []*pa.DeviceInfo, name string, def *pa.DeviceInfo) (*pa.DeviceInfo, error) {
+	var outs []*pa.DeviceInfo
+	for _, d := range devs {
+		if d.MaxOutputChannels > 0 {
+			outs = append(outs, d)
+		}
+	}
+	if len(outs) == 0 {
+		return nil, fmt.Errorf("portaudio: no audio output device on this host: %w", hal.ErrAbsent)
+	}
+	if name == "" {
+		if def == nil {
+			return nil, fmt.Errorf("portaudio: no default audio output device (outputs: %s): %w", names(outs), hal.ErrAbsent)
+		}
+		return def, nil
+	}
+	for _, d := range outs {
+		if d.Name == name {
+			return d, nil
+		}
+	}
+	var match []*pa.DeviceInfo
+	for _, d := range outs {
+		if strings.Contains(strings.ToLower(d.Name), strings.ToLower(name)) {
+			match = append(match, d)
+		}
+	}
+	switch len(match) {
+	case 0:
+		return nil, fmt.Errorf("portaudio: no output device %q (outputs: %s): %w", name, names(outs), hal.ErrAbsent)
+	case 1:
+		return match[0], nil
+	}
+	return nil, fmt.Errorf("portaudio: output device %q is ambiguous: it could be %s", name, names(match))
+}
+
+func names(devs []*pa.DeviceInfo) string {
+	q := make([]string, len(devs))
+	for i, d := range devs {
+		q[i] = fmt.Sprintf("%q", d.Name)
+	}
+	return strings.Join(q, ", ")
+}
+
+// Devices returns the names of the output devices PortAudio sees, for a
+// technician choosing one. An empty list and an error wrapping
+// hal.ErrAbsent mean there is none.
+func Devices() ([]string, error) {
+	paMu.Lock()
+	defer paMu.Unlock()
+	if err := pa.Initialize(); err != nil {
+		return nil, fmt.Errorf("portaudio: no usable audio system (%v): %w", err, hal.ErrAbsent)
+	}
+	defer pa.Terminate()
+	devs, err := pa.Devices()
+	if err != nil {
+		return nil, fmt.Errorf("portaudio: listing devices: %w", err)
+	}
+	var out []string
+	for _, d := range devs {
+		if d.MaxOutputChannels > 0 {
+			out = append(out, d.Name)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("portaudio: no audio output device on this host: %w", hal.ErrAbsent)
+	}
+	return out, nil
+}
+
+// String names the device and the format, e.g.
+// `PortAudio ALSA: default (48000 Hz × 2 ch)`.
+func (s *Sink) String() string { return fmt.Sprintf("PortAudio %s (%v)", s.name, s.f) }
+
+// Format returns the format the stream plays.
+func (s *Sink) Format() audio.Format { return s.f }
+
+// Write queues p (whole frames) for the device, blocking while its buffer
+// is full. An underflow that PortAudio reports (the device ran dry before
+// these samples) is counted, not returned.
+func (s *Sink) Write(p []int16) error {
+	if s.closed {
+		return errors.New("portaudio: write after close")
+	}
+	ch := s.f.Channels
+	if len(p)%ch != 0 {
+		return fmt.Errorf("portaudio: %d samples is not a whole number of %d-channel frames", len(p), ch)
+	}
+	if len(p) > 0 && !s.running {
+		if err := s.stream.Start(); err != nil {
+			return fmt.Errorf("portaudio: starting %s: %w", s.name, err)
+		}
+		s.running = true
+	}
+	for len(p) > 0 {
+		n := copy(s.own, p)
+		p = p[n:]
+		s.buf = s.own[:n]
+		err := s.stream.Write()
+		switch {
+		case errors.Is(err, pa.OutputUnderflowed):
+			// The samples were written; the device had played silence
+			// before them.
+			n := s.underruns.Add(1)
+			s.log.Warn("audio output underrun", "device", s.name, "underruns", n)
+		case err != nil:
+			return fmt.Errorf("portaudio: writing to %s: %w", s.name, err)
+		}
+	}
+	return nil
+}
+
+// Drain waits until everything written has been played, then stops the
+// stream; the next Write starts it again. Call it at the end of an item,
+// before switching relays off: the pause that follows is not an underrun.
+func (s *Sink) Drain() error {
+	if s.closed {
+		return errors.New("portaudio: drain after close")
+	}
+	if !s.running {
+		return nil
+	}
+	s.running = false
+	if err := s.stream.Stop(); err != nil {
+		return fmt.Errorf("portaudio: stopping %s: %w", s.name, err)
+	}
+	return nil
+}
+
+// Underruns returns how many times the device ran out of samples while
+// playing.
+func (s *Sink) Underruns() int { return int(s.underruns.Load()) }
+
+// Latency returns the output latency PortAudio reports for the stream:
+// how long a sample takes from Write to the loudspeaker, at most.
+func (s *Sink) Latency() time.Duration {
+	if info := s.stream.Info(); info != nil {
+		return info.OutputLatency
+	}
+	return 0
+}
+
+// Close plays out what is queued, closes the stream and releases
+// PortAudio. Calling it again does nothing.
+func (s *Sink) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	var errs []error
+	if s.running {
+		s.running = false
+		if err := s.stream.Stop(); err != nil {
+			errs = append(errs, fmt.Errorf("portaudio: stopping %s: %w", s.name, err))
+		}
+	}
+	if err := s.stream.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("portaudio: closing %s: %w", s.name, err))
+	}
+	paMu.Lock()
+	defer paMu.Unlock()
+	if err := pa.Terminate(); err != nil {
+		errs = append(errs, fmt.Errorf("portaudio: terminate: %w", err))
+	}
+	return errors.Join(errs...)
+}

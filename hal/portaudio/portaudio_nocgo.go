@@ -1,0 +1,44 @@
+//go:build !cgo
+
+package portaudio
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/loaxa/loaxa/audio"
+	"github.com/loaxa/loaxa/hal"
+)
+
+// errNoCgo is why nothing works in a build without cgo.
+var errNoCgo = fmt.Errorf("portaudio: this build has no cgo, so no PortAudio: %w", hal.ErrAbsent)
+
+// Sink is the PortAudio output; without cgo it cannot be opened.
+type Sink struct{}
+
+// Open always fails without cgo, with an error wrapping hal.ErrAbsent.
+func Open(Options) (*Sink, error) { return nil, errNoCgo }
+
+// Devices always fails without cgo, with an error wrapping hal.ErrAbsent.
+func Devices() ([]string, error) { return nil, errNoCgo }
+
+// String names the sink.
+func (*Sink) String() string { return "PortAudio (not built in)" }
+
+// Format returns the zero format.
+func (*Sink) Format() audio.Format { return audio.Format{} }
+
+// Write fails.
+func (*Sink) Write([]int16) error { return errNoCgo }
+
+// Drain fails.
+func (*Sink) Drain() error { return errNoCgo }
+
+// Underruns returns 0.
+func (*Sink) Underruns() int { return 0 }
+
+// Latency returns 0.
+func (*Sink) Latency() time.Duration { return 0 }
+
+// Close does nothing.
+func (*Sink) Close() error { return nil }

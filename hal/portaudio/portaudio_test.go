@@ -1,0 +1,160 @@
+//go:build cgo
+
+package portaudio
+
+import (
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+
+	pa "github.com/gordonklaus/portaudio"
+
+	"github.com/loaxa/loaxa/audio"
+	"github.com/loaxa/loaxa/hal"
+)
+
+func TestPickDevice(t *testing.T) {
+	alsa := &pa.HostApiInfo{Name: "ALSA"}
+	def := &pa.DeviceInfo{Name: "default", MaxOutputChannels: 128, HostApi: alsa}
+	usb := &pa.DeviceInfo{Name: "USB Audio Device: - (hw:1,0)", MaxOutputChannels: 2, HostApi: alsa}
+	hdmi := &pa.DeviceInfo{Name: "vc4-hdmi: MAI PCM i2s-hifi-0 (hw:0,0)", MaxOutputChannels: 2, HostApi: alsa}
+	mic := &pa.DeviceInfo{Name: "USB Mic (hw:2,0)", MaxInputChannels: 1, HostApi: alsa}
+	all := []*pa.DeviceInfo{def, usb, hdmi, mic}
+	tests := []struct {
+		name    string
+		devs    []*pa.DeviceInfo
+		want    string
+		def     *pa.DeviceInfo
+		absent  bool
+		errWord string
+	}{
+		{name: "default", devs: all, def: def, want: "default"},
+		{name: "USB Audio Device: - (hw:1,0)", devs: all, want: usb.Name},
+		{name: "hw:1,0", devs: all, want: usb.Name},
+		{name: "HDMI", devs: all, want: hdmi.Name},
+		{name: "hw:", devs: all, errWord: "ambiguous"},
+		{name: "hw:2,0", devs: all, absent: true, errWord: `"default", "USB Audio`}, // an input only
+		{name: "hw:3,0", devs: all, absent: true, errWord: "no output device"},
+		{name: "", devs: all, absent: true, errWord: "no default"},
+		{name: "", devs: []*pa.DeviceInfo{mic}, absent: true, errWord: "no audio output device"},
+		{name: "default", devs: nil, absent: true, errWord: "no audio output device"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := pickDevice(tt.devs, tt.name, tt.def)
+			if tt.errWord == "" {
+				if err != nil || d.Name != tt.want {
+					t.Fatalf("got %v, %v; want %q", d, err, tt.want)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.errWord) || errors.Is(err, hal.ErrAbsent) != tt.absent {
+				t.Errorf("error %v; want one containing %q, absent=%v", err, tt.errWord, tt.absent)
+			}
+		})
+	}
+}
+
+func TestOpenRejectsBadOptions(t *testing.T) {
+	for _, o := range []Options{
+		{Format: audio.Format{Rate: 48000, Channels: 6}},
+		{Format: audio.Format{Rate: 48000, Channels: 2}, FramesPerBuffer: -1},
+	} {
+		if _, err := Open(o); err == nil || errors.Is(err, hal.ErrAbsent) {
+			t.Errorf("Open(%+v): %v, want an error about the options", o, err)
+		}
+	}
+}
+
+// fakeStream stands in for a PortAudio blocking stream: it plays what the
+// sink's buffer holds and reports underflows on chosen writes.
+type fakeStream struct {
+	buf      *[]int16
+	played   []int16
+	writes   int
+	results  map[int]error // by write number, from 1
+	starts   int
+	running  bool
+	stops    int
+	closed   bool
+	startErr error
+}
+
+func (f *fakeStream) Start() error {
+	f.starts++
+	f.running = f.startErr == nil
+	return f.startErr
+}
+func (f *fakeStream) Stop() error          { f.stops++; f.running = false; return nil }
+func (f *fakeStream) Close() error         { f.closed = true; return nil }
+func (f *fakeStream) Info() *pa.StreamInfo { return &pa.StreamInfo{OutputLatency: 1} }
+func (f *fakeStream) Write() error {
+	if !f.running {
+		return pa.StreamIsStopped
+	}
+	f.writes++
+	f.played = append(f.played, *f.buf...)
+	return f.results[f.writes]
+}
+
+func fakeSink(fpb int, results map[int]error) (*Sink, *fakeStream) {
+	s := &Sink{f: audio.Format{Rate: 48000, Channels: 2}, name: "fake", fpb: fpb, log: slog.New(slog.DiscardHandler)}
+	s.own = make([]int16, fpb*2)
+	fs := &fakeStream{buf: &s.buf, results: results}
+	s.stream = fs
+	return s, fs
+}
+
+func TestWriteCountsUnderflows(t *testing.T) {
+	s, fs := fakeSink(4, map[int]error{2: pa.OutputUnderflowed, 5: pa.OutputUnderflowed})
+	var want []int16
+	for i := range 3 {
+		p := make([]int16, 2*7) // 7 frames: more than a buffer of 4
+		for j := range p {
+			p[j] = int16(100*i + j)
+		}
+		want = append(want, p...)
+		if err := s.Write(p); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	if !slices.Equal(fs.played, want) {
+		t.Errorf("played %v, want %v", fs.played, want)
+	}
+	if fs.writes != 6 || fs.starts != 1 {
+		t.Errorf("%d device writes, %d starts; want 6 (7 frames in buffers of 4, three times) and 1", fs.writes, fs.starts)
+	}
+	if s.Underruns() != 2 {
+		t.Errorf("%d underruns, want 2", s.Underruns())
+	}
+
+	// Drain stops the stream; the next Write starts it again.
+	if err := s.Drain(); err != nil || fs.running {
+		t.Fatalf("Drain: %v, running %v", err, fs.running)
+	}
+	if err := s.Write([]int16{1, 2}); err != nil || fs.starts != 2 {
+		t.Errorf("Write after Drain: %v, %d starts; want a restart", err, fs.starts)
+	}
+	if err := s.Write([]int16{1, 2, 3}); err == nil {
+		t.Error("a frame and a half accepted")
+	}
+}
+
+func TestWriteReturnsDeviceErrors(t *testing.T) {
+	s, _ := fakeSink(4, map[int]error{1: pa.UnanticipatedHostError{Text: "device unplugged"}})
+	err := s.Write(make([]int16, 8))
+	if err == nil || !strings.Contains(err.Error(), "device unplugged") || !strings.Contains(err.Error(), "fake") {
+		t.Errorf("error %v, want the device's, naming the device", err)
+	}
+	if s.Underruns() != 0 {
+		t.Errorf("a device error counted as an underrun")
+	}
+
+	s, fs := fakeSink(4, nil)
+	fs.startErr = pa.DeviceUnavailable
+	if err := s.Write(make([]int16, 8)); !errors.Is(err, pa.DeviceUnavailable) {
+		t.Errorf("start failure: %v", err)
+	}
+}
