@@ -7,15 +7,20 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/loaxa/loaxa/agent"
+	"github.com/loaxa/loaxa/agent/clock"
 	"github.com/loaxa/loaxa/agent/config"
+	"github.com/loaxa/loaxa/agent/daemon"
 	"github.com/loaxa/loaxa/agent/mqtttest"
 	"github.com/loaxa/loaxa/agent/wire"
+	"github.com/loaxa/loaxa/audio"
+	"github.com/loaxa/loaxa/audio/player"
 	"github.com/loaxa/loaxa/sim"
 )
 
@@ -107,4 +112,99 @@ func pct(d []time.Duration, p int) time.Duration {
 	slices.Sort(s)
 	i := (len(s)*p + 99) / 100
 	return s[min(max(i-1, 0), len(s)-1)]
+}
+
+// watchSink passes writes to a sink and reports when a block that is not
+// silence is written: the moment audio reaches the device.
+type watchSink struct {
+	audio.Sink
+	heard chan time.Time
+}
+
+func (w *watchSink) Write(p []int16) error {
+	for _, s := range p {
+		if s != 0 {
+			select {
+			case w.heard <- time.Now():
+			default:
+			}
+			break
+		}
+	}
+	return w.Sink.Write(p)
+}
+
+// BenchmarkPlayToFirstSample measures, through a real mosquitto, the time
+// from publishing a play command to its first sample reaching the
+// (simulated, real-time) sink, with the amplifier already on: the
+// responsiveness an emergency announcement gets.
+//
+//	go test -run '^$' -bench PlayToFirstSample -benchtime 200x ./agent/
+func BenchmarkPlayToFirstSample(b *testing.B) {
+	br := mqtttest.Start(b)
+	dir := b.TempDir()
+	cfg := config.Default()
+	cfg.ID = "pole-bench-play"
+	cfg.DataDir = dir
+	cfg.MQTT.Broker = br.URL()
+	cfg.Audio.AmpHoldS = 3600
+	cfg.Audio.Chime = nil
+	hw, err := sim.NewHardware("", cfg.Hardware.Layout, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := audio.Format{Rate: cfg.Audio.Rate, Channels: cfg.Audio.Channels}
+	speaker, err := sim.NewAudioSink(f, sim.AudioSinkOptions{Buffer: time.Duration(cfg.Audio.BufferMS) * time.Millisecond})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sink := &watchSink{Sink: speaker, heard: make(chan time.Time, 1)}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	pl, err := player.New(player.Options{Sink: sink, Log: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	open := daemon.Opener(cfg, nil, clock.Real{}, log)
+	a, err := agent.New(agent.Options{Config: cfg, Hardware: hw.HAL(), Log: log, Version: "bench", ConfigPath: filepath.Join(dir, "loaxa.toml"), Player: pl, OpenSource: open})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	topics := wire.Topics{Root: wire.DefaultRoot, ID: cfg.ID}
+	status := br.Subscribe(b, topics.Status())
+	events := br.Subscribe(b, topics.Event())
+	mqtttest.Next(b, status)
+	op := mqtttest.Client(b, br, "bench-operator")
+	play := func(i int) time.Duration {
+		for len(sink.heard) > 0 {
+			<-sink.heard
+		}
+		start := time.Now()
+		op.Publish(topics.Cmd(), 1, false, fmt.Sprintf(`{"id":"p%d","cmd":"play","args":{"source":"tone:1000","duration_s":0.05}}`, i))
+		var at time.Time
+		select {
+		case at = <-sink.heard:
+		case <-time.After(mqtttest.WaitTimeout):
+			b.Fatalf("play %d: no audio", i)
+		}
+		for { // wait until the item ended: the next one starts from idle
+			m := mqtttest.Next(b, events)
+			if strings.Contains(string(m.Payload), `"play.end"`) {
+				break
+			}
+		}
+		return at.Sub(start)
+	}
+	play(-1) // powers the amplifier on and warms it up
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		lat = append(lat, play(i))
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(pct(lat, 50).Microseconds())/1000, "play→sample-p50-ms")
+	b.ReportMetric(float64(pct(lat, 99).Microseconds())/1000, "play→sample-p99-ms")
 }
