@@ -2,7 +2,7 @@
 #
 # Every target that compiles first runs scripts/deps.sh, which installs the
 # missing Debian packages (cgo audio libraries, mosquitto, cross compilers)
-# and costs a few milliseconds when nothing is missing.
+# and takes well under a second when nothing is missing.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c

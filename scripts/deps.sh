@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # deps.sh installs the Debian packages loaxa needs to build, test and run, and
-# only those that are missing: on a machine that has them it runs in a few
-# milliseconds, never calls apt-get and never needs root, so every make target
+# only those that are missing: on a machine that has them it takes well under
+# a second, never calls apt-get and never needs root, so every make target
 # can call it.
 #
 #   scripts/deps.sh [GROUP...]      GROUP: base (default), cross, all
@@ -25,6 +25,8 @@
 #     came from bookworm-security while the foreign lists lack that suite (or
 #     lag behind it) then cannot co-install them: apt answers "libc6-dev:arm64
 #     : Depends: linux-libc-dev:arm64 but it is not going to be installed".
+#     (Seen here: the mirror's armhf security index failed its size check,
+#     so apt-get update kept no security lists for the new architectures.)
 #     The cross compilers do not need them: they read the target libc from
 #     libc6-dev-arm64-cross / libc6-dev-armhf-cross (/usr/aarch64-linux-gnu,
 #     /usr/arm-linux-gnueabihf), and the runtime libc6:arm64 that
@@ -38,7 +40,8 @@
 set -euo pipefail
 
 BASE_PKGS=(
-	gcc pkg-config
+	# ca-certificates: go mod download fetches over HTTPS.
+	ca-certificates gcc pkg-config
 	portaudio19-dev libmpg123-dev libopus-dev libopusfile-dev
 	mosquitto mosquitto-clients
 	socat sox ffmpeg espeak-ng alsa-utils
