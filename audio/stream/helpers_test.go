@@ -252,10 +252,12 @@ func writeSlowly(w http.ResponseWriter, body []byte) {
 func abort() { panic(http.ErrAbortHandler) }
 
 // newServer starts an httptest server closed at the end of the test.
-func newServer(t *testing.T, h http.HandlerFunc) *httptest.Server {
-	t.Helper()
+func newServer(t *testing.T, h http.HandlerFunc) *httptest.Server { return newServerB(t, h) }
+
+func newServerB(tb testing.TB, h http.HandlerFunc) *httptest.Server {
+	tb.Helper()
 	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
+	tb.Cleanup(srv.Close)
 	return srv
 }
 
