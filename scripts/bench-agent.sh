@@ -20,7 +20,11 @@ for b in bin/loaxad-linux-arm64 bin/loaxad-linux-armhf; do
 done
 
 echo "== idle RSS of loaxad --sim against mosquitto (sampled after 15 s)"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# A free port: one that nothing answers on.
+for _ in $(seq 50); do
+  port=$((20000 + RANDOM % 20000))
+  (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null || break
+done
 cat > "$tmp/mosquitto.conf" <<CONF
 listener $port 127.0.0.1
 allow_anonymous true
