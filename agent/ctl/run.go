@@ -45,6 +45,8 @@ const (
 // field except Stdout and Stderr means "the real one".
 type CLI struct {
 	Stdout, Stderr io.Writer
+	// Stdin is what `live CHANNEL -` sends; nil means os.Stdin.
+	Stdin io.Reader
 	// Getenv reads the environment; nil means os.Getenv.
 	Getenv func(string) string
 	// Clock stamps commands (ts), times the wait for acks and tells watch
@@ -82,23 +84,30 @@ type options struct {
 	ca       string
 	cert     string
 	certKey  string
+	live     liveOptions
 }
 
 const usageText = `usage: loaxactl [flags] send DEVICE CMD [JSON-ARGS]
        loaxactl [flags] send --group GROUP CMD [JSON-ARGS]
        loaxactl [flags] watch [DEVICE]
+       loaxactl [flags] live CHANNEL FILE|-
 
 send   publishes a command to one pole and prints its ack, or to a group and
        prints a table of the acks that arrive before the timeout.
        JSON-ARGS is a JSON object, e.g. '{"on":["z1"]}'.
 watch  prints what poles report (status, state, tele, event, ack), one line
        per message, until Ctrl-C. DEVICE defaults to every pole.
+live   sends a WAV or MP3 FILE, or raw PCM (--format s16le; - reads stdin),
+       to loaxa/v1/live/CHANNEL as live Opus frames in real time, and
+       ends the talk when the input ends or on Ctrl-C.
 
 examples:
   loaxactl send pole-0042 ping
   loaxactl send pole-0042 volume '{"level":60}'
   loaxactl send --group all zones '{"all":false}'
   loaxactl watch pole-0042
+  loaxactl live commune-hall announcement.mp3
+  arecord -f S16_LE -r 48000 -c 1 | loaxactl live commune-hall --format s16le -
 
 flags (before or after the command):
 `
@@ -138,6 +147,8 @@ func (c *CLI) Run(ctx context.Context, args []string) int {
 	switch cmd, rest := pos[0], pos[1:]; cmd {
 	case "send":
 		return c.send(ctx, &o, rest)
+	case "live":
+		return c.live(ctx, &o, rest)
 	case "watch":
 		if o.group != "" {
 			return c.usageError("--group is for send; watch takes a DEVICE")
@@ -180,6 +191,7 @@ func (c *CLI) flags(o *options) *flag.FlagSet {
 	fs.StringVar(&o.ca, "ca", "", "CA certificate file (PEM) for a tls:// broker (default: system roots)")
 	fs.StringVar(&o.cert, "cert", "", "client certificate file (PEM) for a tls:// broker")
 	fs.StringVar(&o.certKey, "cert-key", "", "client certificate key file (PEM)")
+	o.live.register(fs)
 	return fs
 }
 
