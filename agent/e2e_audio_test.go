@@ -6,12 +6,15 @@ import (
 	"io"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/loaxa/loaxa/agent/mqtttest"
 	"github.com/loaxa/loaxa/agent/wire"
+	"github.com/loaxa/loaxa/audio"
 	"github.com/loaxa/loaxa/audio/dsp"
 	"github.com/loaxa/loaxa/audio/wav"
 	"github.com/loaxa/loaxa/sim"
@@ -99,3 +102,133 @@ func trimZeros(s []int16) []int16 {
 
 // interruptSignal stops loaxad as systemd would.
 var interruptSignal = os.Interrupt
+
+// readSpeaker returns everything the simulated speaker recorded.
+func readSpeaker(t *testing.T, dir string) ([]int16, audio.Format) {
+	t.Helper()
+	r, err := wav.Open(filepath.Join(dir, "sim", sim.SpeakerFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var pcm []int16
+	buf := make([]int16, 4800)
+	for {
+		n, err := r.Read(buf)
+		pcm = append(pcm, buf[:n]...)
+		if errors.Is(err, io.EOF) {
+			return pcm, r.Format()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestE2EInterruptedFileResumesWithoutGapOrRepeat plays a cached MP3, cuts
+// in with an emergency, and checks that the file's audio was heard exactly
+// once: as long as the file, no more (a repeat), no less (a gap).
+func TestE2EInterruptedFileResumesWithoutGapOrRepeat(t *testing.T) {
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		t.Fatal("ffmpeg is needed to make the test MP3; `make test` installs it")
+	}
+	b := mqtttest.Start(t)
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "media"), 0o755)
+	mp3 := filepath.Join(dir, "media", "bulletin.mp3")
+	out, err := exec.Command("ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=3:sample_rate=44100",
+		"-ac", "2", "-b:a", "128k", mp3).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	topics := wire.Topics{Root: wire.DefaultRoot, ID: "pole-file"}
+	watch := b.Subscribe(t, "loaxa/v1/dev/pole-file/#")
+	op := mqtttest.Client(t, b, "operator")
+	proc := runLoaxad(t, "--sim", "--broker", b.URL(), "--id", "pole-file", "--data-dir", dir)
+	until(t, watch, "online", statusIs(topics.Status(), true, 1))
+	isEvent := func(typ, item string) func(mqtttest.Message) bool {
+		return func(m mqtttest.Message) bool {
+			return m.Topic == topics.Event() && strings.Contains(string(m.Payload), `"type":"`+typ+`"`) && strings.Contains(string(m.Payload), `"item":"`+item+`"`)
+		}
+	}
+	mqtttest.Publish(t, op, topics.Cmd(), 1, false, []byte(`{"id":"f1","cmd":"play","args":{"source":"file:bulletin.mp3","item":"bulletin","volume":100}}`))
+	until(t, watch, "bulletin audible", func(m mqtttest.Message) bool {
+		return m.Topic == topics.State() && strings.Contains(string(m.Payload), `"item":"bulletin"`) && !strings.Contains(string(m.Payload), `"since":0`)
+	})
+	time.Sleep(time.Second) // part of the bulletin is heard
+	mqtttest.Publish(t, op, topics.Cmd(), 1, false, []byte(`{"id":"e1","cmd":"play","args":{"source":"tone:1000","duration_s":0.5,"priority":"emergency","chime":false}}`))
+	untilAll(t, watch, isEvent("play.interrupted", "bulletin"), isEvent("play.end", "e1"))
+	end := until(t, watch, "bulletin completed", isEvent("play.end", "bulletin"))
+	if !strings.Contains(string(end.Payload), `"reason":"completed"`) {
+		t.Fatalf("bulletin ended: %s", end.Payload)
+	}
+	proc.Process.Signal(interruptSignal)
+	proc.Wait()
+
+	pcm, f := readSpeaker(t, dir)
+	// Count the 10 ms blocks where 440 Hz dominates: the file's audio.
+	block := f.Rate / 100 * f.Channels
+	var file int
+	for i := 0; i+block <= len(pcm); i += block {
+		if dsp.Goertzel(pcm[i:i+block], f, 440) > 0.06 { // ffmpeg's sine is at 1/8 of full scale
+			file++
+		}
+	}
+	heard := float64(file) / 100
+	// Fades at the cut and the resume blur a block or two at each end.
+	if math.Abs(heard-3) > 0.08 {
+		t.Errorf("the 3 s bulletin was heard for %.2f s: a gap or a repeat at the resume", heard)
+	}
+}
+
+// TestE2EPortAudioPath runs loaxad on its real audio path (no --sim):
+// PortAudio opens ALSA's default device, which an asoundrc turns into a
+// file, and the test listens to the file. The GPIO of this machine is
+// missing, so the pole runs degraded, but it plays.
+func TestE2EPortAudioPath(t *testing.T) {
+	b := mqtttest.Start(t)
+	dir := t.TempDir()
+	home := t.TempDir()
+	raw := filepath.Join(home, "speaker.raw")
+	asoundrc := "pcm.!default {\n type file\n slave.pcm \"null\"\n file \"" + raw + "\"\n format \"raw\"\n}\n"
+	if err := os.WriteFile(filepath.Join(home, ".asoundrc"), []byte(asoundrc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	topics := wire.Topics{Root: wire.DefaultRoot, ID: "pole-pa"}
+	watch := b.Subscribe(t, "loaxa/v1/dev/pole-pa/#")
+	op := mqtttest.Client(t, b, "operator")
+	proc := runLoaxadEnv(t, []string{"HOME=" + home}, "--broker", b.URL(), "--id", "pole-pa", "--data-dir", dir)
+	until(t, watch, "online", statusIs(topics.Status(), true, 1))
+	mqtttest.Publish(t, op, topics.Cmd(), 1, false, []byte(`{"id":"pa1","cmd":"play","args":{"source":"tone:1000","duration_s":1,"volume":100,"chime":false}}`))
+	ack := decode[wire.Ack](t, until(t, watch, "ack pa1", ackFor(topics, "pa1")))
+	if !ack.OK {
+		t.Fatalf("play on the PortAudio path: %+v", ack)
+	}
+	until(t, watch, "play.end", func(m mqtttest.Message) bool {
+		return m.Topic == topics.Event() && strings.Contains(string(m.Payload), `"type":"play.end"`) && strings.Contains(string(m.Payload), `"completed"`)
+	})
+	proc.Process.Signal(interruptSignal)
+	proc.Wait()
+
+	data, err := os.ReadFile(raw)
+	if err != nil {
+		t.Fatalf("ALSA file device wrote nothing: %v", err)
+	}
+	f := audio.Format{Rate: 48000, Channels: 2} // the configured output format
+	pcm := make([]int16, len(data)/2)
+	for i := range pcm {
+		pcm[i] = int16(uint16(data[2*i]) | uint16(data[2*i+1])<<8)
+	}
+	heard := trimZeros(pcm)
+	if secs := float64(len(heard)) / float64(f.Rate*f.Channels); math.Abs(secs-1) > 0.02 {
+		t.Errorf("heard %.3f s, want 1 s", secs)
+	}
+	mid := heard[len(heard)/3 : len(heard)*2/3]
+	if a := dsp.Goertzel(mid, f, 1000); math.Abs(a-0.5) > 0.01 {
+		t.Errorf("1 kHz at amplitude %.3f, want 0.5", a)
+	}
+	bound := int(math.Ceil(2*math.Pi*1000/float64(f.Rate)*0.5*32767)) + 2
+	if s := dsp.MaxStep(pcm, f.Channels); s > bound {
+		t.Errorf("a click on the device: sample step %d > %d", s, bound)
+	}
+}

@@ -296,11 +296,18 @@ var buildOnce = sync.OnceValues(func() (string, error) {
 // runLoaxad starts the real binary as a subprocess.
 func runLoaxad(t *testing.T, args ...string) *exec.Cmd {
 	t.Helper()
+	return runLoaxadEnv(t, nil, args...)
+}
+
+// runLoaxadEnv starts the real binary with extra environment variables.
+func runLoaxadEnv(t *testing.T, env []string, args ...string) *exec.Cmd {
+	t.Helper()
 	bin, err := buildOnce()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	var logs bytes.Buffer
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {

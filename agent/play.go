@@ -228,6 +228,13 @@ func (a *Agent) endCurrent(it *item, reason string, played int64, err error) {
 	l.afterStop = nil
 	it.Played += max(0, played-it.chimeLen)
 	if reason == "interrupted" && it.windowOpen(a.clk.Now()) {
+		// The last moments before the cut were faded out: resume from where
+		// the fade began, so the listener misses no word.
+		if a.player != nil && isSeekable(it.Source) {
+			f := a.player.Format()
+			rewind := int64(a.fade().Seconds()*float64(f.Rate)) * int64(f.Channels)
+			it.Played = max(0, it.Played-rewind)
+		}
 		it.Resumes++
 		a.enqueue(it)
 		a.playEvent("play.interrupted", it, map[string]any{"played_s": a.seconds(it.Played)})

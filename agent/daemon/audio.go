@@ -15,6 +15,7 @@ import (
 	"github.com/loaxa/loaxa/audio"
 	"github.com/loaxa/loaxa/audio/dsp"
 	"github.com/loaxa/loaxa/audio/live"
+	"github.com/loaxa/loaxa/audio/media"
 	"github.com/loaxa/loaxa/audio/stream"
 	"github.com/loaxa/loaxa/audio/tone"
 	"github.com/loaxa/loaxa/sim"
@@ -125,4 +126,14 @@ func notifyStream(req agent.SourceRequest, e stream.Event) {
 		data["delay_ms"] = e.Delay.Milliseconds()
 	}
 	req.Notify("stream."+string(e.Kind), data)
+}
+
+// openMedia opens a cached file (MP3 or WAV, told apart by content) in the
+// output format.
+func openMedia(dir, name string, f audio.Format) (audio.Source, error) {
+	src, err := media.Open(dir, name)
+	if err != nil {
+		return nil, err
+	}
+	return dsp.Convert(src, f), nil
 }
