@@ -647,6 +647,13 @@ func TestBackoffWaitsOnTheInjectedClock(t *testing.T) {
 	if e := rec.waitFor(t, EventReconnecting); e.Delay != time.Second {
 		t.Fatalf("reconnecting after %v, want the backoff ceiling of 1s", e.Delay)
 	}
+	// The event comes just before the Stream arms its backoff timer (the
+	// lost connection's watchdog timer is gone by then): wait for it.
+	for deadline := time.Now().Add(waitLong); clk.Waiters() != 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d timers armed, want the backoff timer alone", clk.Waiters())
+		}
+	}
 	clk.Advance(999 * time.Millisecond)
 	if n := hits.Load(); n != 1 {
 		t.Fatalf("%d requests before the backoff delay passed, want 1", n)
