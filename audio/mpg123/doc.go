@@ -8,8 +8,10 @@
 // 600 s 128 kbit/s stereo MP3, libmpg123 (through the mpg123 command line)
 // used 0.79× the CPU time of ffmpeg, while the pure-Go decoder
 // github.com/hajimehoshi/go-mp3 used 13.6×. This binding stays near the C
-// library: on a noisier file it decodes in about 0.85× ffmpeg's CPU time
-// (docs/benchmarks.md, "MP3 decode"; scripts/bench-mp3.sh reproduces it).
+// library: on a file of pink noise and a tone it takes 0.86–0.90× ffmpeg's
+// CPU time (docs/benchmarks.md, "MP3 decode"; scripts/bench-mp3.sh
+// reproduces it). Debian's armhf build of libmpg123 has only its generic C
+// decoder; arm64 has NEON64, so poles should run a 64-bit OS.
 //
 // # Use
 //
