@@ -14,6 +14,13 @@ import (
 // exactly data, nothing is written (flash wears out) and changed is false.
 func WriteFile(path string, data []byte, perm os.FileMode) (changed bool, err error) {
 	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+		// Same content: no write (flash wears out), but the mode is still
+		// made right: a secret in a file others can read is not "unchanged".
+		if info, err := os.Stat(path); err == nil && info.Mode().Perm() != perm {
+			if err := os.Chmod(path, perm); err != nil {
+				return false, fmt.Errorf("atomicfile: chmod %s: %w", path, err)
+			}
+		}
 		return false, nil
 	}
 	dir := filepath.Dir(path)

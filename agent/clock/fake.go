@@ -119,17 +119,32 @@ func (f *Fake) Waiters() int {
 
 func (w *fakeWaiter) C() <-chan time.Time { return w.ch }
 
+// Stop behaves as time.Timer.Stop since Go 1.23: a tick that fired but was
+// not received is withdrawn (and then counts as stopped), so no stale tick
+// is seen after Stop.
 func (w *fakeWaiter) Stop() bool {
 	w.f.mu.Lock()
 	defer w.f.mu.Unlock()
-	was := w.active
+	drained := w.drain()
+	was := w.active || drained
 	w.active = false
 	return was
+}
+
+// drain withdraws a pending tick; w.f.mu is held.
+func (w *fakeWaiter) drain() bool {
+	select {
+	case <-w.ch:
+		return true
+	default:
+		return false
+	}
 }
 
 func (w *fakeWaiter) Reset(d time.Duration) {
 	w.f.mu.Lock()
 	defer w.f.mu.Unlock()
+	w.drain() // as time.Timer.Reset since Go 1.23: no stale tick after Reset
 	w.deadline = w.f.now.Add(d)
 	if w.period > 0 {
 		w.period = d

@@ -111,19 +111,20 @@ func (c *Config) With(values map[string]json.RawMessage) (*Config, []string, err
 			return nil, nil, err
 		}
 	}
-	data, err = json.Marshal(tree)
+	next, err := decodeStrict(tree, "")
 	if err != nil {
-		return nil, nil, err
-	}
-	next := &Config{}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(next); err != nil {
-		var te *json.UnmarshalTypeError
-		if asTypeErr(err, &te) {
-			return nil, nil, fmt.Errorf("key %s: must be %s, got %s", te.Field, jsonKind(te.Type.String()), te.Value)
+		// Find the key that is wrong by trying each alone: the error then
+		// names the key the operator sent, whatever the Go types inside.
+		for _, key := range keys {
+			trial, _ := c.treeWith(key, values[key], before)
+			if trial == nil {
+				continue
+			}
+			if _, kerr := decodeStrict(trial, key); kerr != nil {
+				return nil, nil, kerr
+			}
 		}
-		return nil, nil, fmt.Errorf("values: %v", err)
+		return nil, nil, err
 	}
 	if err := next.Validate(); err != nil {
 		return nil, nil, err
@@ -142,6 +143,58 @@ func (c *Config) With(values map[string]json.RawMessage) (*Config, []string, err
 	}
 	sort.Strings(changed)
 	return next, changed, nil
+}
+
+// treeWith returns the configuration tree with only key set.
+func (c *Config) treeWith(key string, raw json.RawMessage, known map[string]any) (map[string]any, error) {
+	data, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	var tree map[string]any
+	if err := json.Unmarshal(data, &tree); err != nil {
+		return nil, err
+	}
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if err := setPath(tree, key, v, known); err != nil {
+		return nil, err
+	}
+	return tree, nil
+}
+
+// decodeStrict turns a tree back into a Config, refusing unknown fields and
+// wrong types; key, when set, is the key the errors name.
+func decodeStrict(tree map[string]any, key string) (*Config, error) {
+	data, err := json.Marshal(tree)
+	if err != nil {
+		return nil, err
+	}
+	next := &Config{}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(next); err != nil {
+		var te *json.UnmarshalTypeError
+		name := key
+		if asTypeErr(err, &te) {
+			if name == "" {
+				name = strings.ReplaceAll(te.Field, "Layout.", "")
+			}
+			return nil, fmt.Errorf("key %s: must be %s, got %s", name, jsonKind(te.Type.String()), te.Value)
+		}
+		if f, ok := strings.CutPrefix(err.Error(), `json: unknown field "`); ok && name != "" {
+			return nil, fmt.Errorf("key %s.%s: no such configuration key", name, strings.TrimSuffix(f, `"`))
+		}
+		if name != "" {
+			return nil, fmt.Errorf("key %s: %v", name, err)
+		}
+		return nil, fmt.Errorf("values: %v", err)
+	}
+	return next, nil
 }
 
 // setPath sets a dotted key in tree. Only keys that exist, or new entries
