@@ -47,9 +47,21 @@ func (a *Agent) handle(in Inbound) {
 	}
 	now := a.clk.Now()
 	c, derr := wire.Decode(in.Payload, now)
+	if derr != nil && derr.Code == wire.CodeExpired {
+		if prev, ok := a.findAck(derr.ID); ok {
+			// A redelivery that arrives late is still the command already
+			// carried out: the contract says re-send its first ack.
+			a.log.Info("repeated command id, resending its ack", "id", derr.ID)
+			a.link.Publish(Message{Topic: a.topics.Ack(), QoS: 1, Payload: prev})
+			return
+		}
+	}
 	if derr != nil {
 		a.log.Info("command refused", "topic", in.Topic, "code", derr.Code, "err", derr.Message)
-		a.ack(wire.Ack{ID: derr.ID, Cmd: derr.Cmd, Error: derr}, derr.ID != "")
+		// Refusals are not remembered: a later delivery of the same id is
+		// judged again (and a late redelivery of an executed command was
+		// answered above).
+		a.ack(wire.Ack{ID: derr.ID, Cmd: derr.Cmd, Error: derr}, false)
 		return
 	}
 	if prev, ok := a.findAck(c.ID); ok {

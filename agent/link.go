@@ -73,13 +73,15 @@ type Link struct {
 
 	done <-chan struct{} // Run's context, set before any client exists
 
-	mu      sync.Mutex // guards outbox, seq, groups and live
-	outbox  []queued
-	seq     uint64
-	groups  []string
-	live    []string      // live-audio channels to subscribe to
-	wake    chan struct{} // signalled when outbox or groups change
-	resubCh chan struct{}
+	mu     sync.Mutex // guards outbox, seq, groups and live
+	outbox []queued
+	seq    uint64
+	groups []string
+	live   []string // live-audio channels to subscribe to
+
+	inflight *inflight     // the message flush waits for; owned by the Run goroutine
+	wake     chan struct{} // signalled when outbox or groups change
+	resubCh  chan struct{}
 }
 
 // LinkConfig is what a Link needs to know.
@@ -138,6 +140,13 @@ func LinkConfigFrom(c *config.Config, version string) LinkConfig {
 		Version:     version,
 		SessionFile: filepath.Join(c.DataDir, "session"),
 	}
+}
+
+// inflight is the message flush published last and is waiting for.
+type inflight struct {
+	seq    uint64
+	tok    mqtt.Token
+	client mqtt.Client
 }
 
 type queued struct {
@@ -342,7 +351,15 @@ func (l *Link) flush(ctx context.Context, c mqtt.Client, lost <-chan error) erro
 		}
 		m := l.outbox[0]
 		l.mu.Unlock()
-		tok := c.Publish(m.Topic, m.QoS, m.Retained, m.Payload)
+		var tok mqtt.Token
+		if l.inflight != nil && l.inflight.seq == m.seq && l.inflight.client == c {
+			// Published already on this connection, its wait interrupted
+			// (shutdown): wait for that PUBACK instead of sending it twice.
+			tok = l.inflight.tok
+		} else {
+			tok = c.Publish(m.Topic, m.QoS, m.Retained, m.Payload)
+			l.inflight = &inflight{seq: m.seq, tok: tok, client: c}
+		}
 		if m.QoS > 0 {
 			// Unacknowledged messages stay in the outbox and are sent
 			// again on the next connection.
@@ -350,6 +367,7 @@ func (l *Link) flush(ctx context.Context, c mqtt.Client, lost <-chan error) erro
 				return fmt.Errorf("publish %s: %w", m.Topic, err)
 			}
 		}
+		l.inflight = nil
 		l.tx.Add(1)
 		l.mu.Lock()
 		// The head may have been replaced by a newer retained document or
@@ -413,7 +431,10 @@ func (l *Link) subscribe(ctx context.Context, c mqtt.Client, prev []string, lost
 }
 
 func (l *Link) options(session uint64, lost chan<- error) (*mqtt.ClientOptions, error) {
-	will, _ := json.Marshal(wire.Status{Online: false, Session: session, Version: l.cfg.Version})
+	// The will names the session it ends and when that session began
+	// (about now: it is built just before connecting); the broker sends it
+	// at a time we cannot know, so it carries no ts.
+	will, _ := json.Marshal(wire.Status{Online: false, Session: session, Version: l.cfg.Version, Since: l.clk.Now().UnixMilli()})
 	o := mqtt.NewClientOptions().
 		AddBroker(l.cfg.Broker).
 		SetClientID(l.cfg.ClientID).

@@ -549,7 +549,7 @@ func (a *Agent) cmdStop(c *wire.Command) (any, *wire.Error) {
 		}
 		return false
 	})
-	if cur := l.cur; cur != nil && match(cur) {
+	if cur := l.cur; cur != nil && match(cur) && l.phase != phaseStopping {
 		stopped = append(stopped, cur.ID)
 		a.preempt("stopped")
 	}

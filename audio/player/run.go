@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/loaxa/loaxa/audio"
@@ -13,12 +14,14 @@ import (
 
 // current is the item being played, owned by the Run goroutine.
 type current struct {
-	it      Item
-	cancel  context.CancelFunc
-	blocks  chan []int16 // filled by the reader; closed at the source's end
-	errc    chan error   // the reader's final error (nil at a clean end)
-	played  int64        // samples written, Skip included
-	started bool
+	it     Item
+	cancel context.CancelFunc
+	blocks chan []int16 // filled by the reader; closed at the source's end
+	errc   chan error   // the reader's final error (nil at a clean end)
+	// readerDone is set when the reader has queued its last block.
+	readerDone atomic.Bool
+	played     int64 // samples written, Skip included
+	started    bool
 	// stopping is set once a Stop began its fade.
 	stopping bool
 	muting   bool
@@ -147,6 +150,11 @@ func (s *state) step() error {
 // next returns the item's next block (into s.buf), or nil when its source
 // is late (silence is written instead) or has ended (the item is finished).
 func (s *state) next(c *current) []int16 {
+	if !c.started && len(c.blocks) < preroll && !c.readerDone.Load() {
+		// Pre-roll: start only with a little audio in hand, so a source
+		// that is slow to get going does not stutter in its first blocks.
+		return nil
+	}
 	n := 0
 	for n < len(s.buf) {
 		if len(c.leftover) == 0 {
@@ -227,7 +235,7 @@ func (s *state) play(it Item) {
 		s.gain.RampTo(it.Gain, 0)
 	}
 	s.p.wg.Add(1)
-	go s.p.read(ctx, it, c.blocks, c.errc)
+	go s.p.read(ctx, it, c.blocks, c.errc, &c.readerDone)
 }
 
 func (s *state) stop(id string, fade time.Duration) {
@@ -276,11 +284,16 @@ func (s *state) setGain(g float64) {
 
 // read is an item's reader goroutine: it opens the source, skips to the
 // resume point, and queues blocks until the source ends, fails, or ctx ends.
-func (p *Player) read(ctx context.Context, it Item, blocks chan<- []int16, errc chan<- error) {
+func (p *Player) read(ctx context.Context, it Item, blocks chan<- []int16, errc chan<- error, done *atomic.Bool) {
 	defer p.wg.Done()
 	defer close(blocks)
-	errc <- p.readAll(ctx, it, blocks)
+	err := p.readAll(ctx, it, blocks)
+	done.Store(true)
+	errc <- err
 }
+
+// preroll is how many blocks an item must have queued before it starts.
+const preroll = 3
 
 func (p *Player) readAll(ctx context.Context, it Item, blocks chan<- []int16) error {
 	skip, limit := it.Skip, it.Limit
