@@ -294,13 +294,13 @@ var buildOnce = sync.OnceValues(func() (string, error) {
 })
 
 // runLoaxad starts the real binary as a subprocess.
-func runLoaxad(t *testing.T, args ...string) *exec.Cmd {
+func runLoaxad(t testing.TB, args ...string) *exec.Cmd {
 	t.Helper()
 	return runLoaxadEnv(t, nil, args...)
 }
 
 // runLoaxadEnv starts the real binary with extra environment variables.
-func runLoaxadEnv(t *testing.T, env []string, args ...string) *exec.Cmd {
+func runLoaxadEnv(t testing.TB, env []string, args ...string) *exec.Cmd {
 	t.Helper()
 	bin, err := buildOnce()
 	if err != nil {
