@@ -18,6 +18,7 @@ import (
 	"github.com/loaxa/loaxa/audio"
 	"github.com/loaxa/loaxa/audio/dsp"
 	"github.com/loaxa/loaxa/audio/live"
+	"github.com/loaxa/loaxa/audio/mpg123"
 	"github.com/loaxa/loaxa/audio/wav"
 )
 
@@ -171,7 +172,7 @@ func (c *CLI) openInput(l *liveOptions, file string) (audio.Source, error) {
 	case len(head) == 12 && bytes.Equal(head[:4], []byte("RIFF")) && bytes.Equal(head[8:], []byte("WAVE")):
 		src, err = wav.NewReader(br)
 	default:
-		src, err = openMP3(br, head)
+		src, err = openMP3(br)
 	}
 	if err != nil {
 		fh.Close()
@@ -375,7 +376,38 @@ func (t *talk) end() {
 	}
 }
 
-// openMP3 is replaced by the libmpg123 decoder when audio/mpg123 lands.
-func openMP3(_ io.Reader, _ []byte) (audio.Source, error) {
-	return nil, errors.New("not a WAV file (MP3 input is not supported yet); for raw PCM add --format s16le")
+// openMP3 decodes MP3 with libmpg123; anything that is neither WAV nor
+// MP3 ends up here too and is refused.
+func openMP3(r io.Reader) (audio.Source, error) {
+	rd, err := mpg123.NewReader(r)
+	if errors.Is(err, mpg123.ErrNoAudio) {
+		return nil, errors.New("neither a WAV nor an MP3 file; for raw PCM add --format s16le")
+	}
+	if err != nil {
+		return nil, err
+	}
+	rate, channels := rd.Format()
+	return &mp3Source{rd: rd, f: audio.Format{Rate: rate, Channels: channels}}, nil
+}
+
+// mp3Source is an MP3 file as an audio.Source. A file whose format
+// changes midway (a rare, usually corrupt, file) fails: a talk has one
+// format.
+type mp3Source struct {
+	rd *mpg123.Reader
+	f  audio.Format
+}
+
+func (s *mp3Source) Format() audio.Format { return s.f }
+func (s *mp3Source) Close() error         { return s.rd.Close() }
+
+func (s *mp3Source) Read(p []int16) (int, error) {
+	n, err := s.rd.Read(p)
+	if errors.Is(err, mpg123.ErrNewFormat) {
+		if rate, ch := s.rd.Format(); rate != s.f.Rate || ch != s.f.Channels {
+			return n, fmt.Errorf("the MP3 changes from %v to %d Hz × %d ch midway", s.f, rate, ch)
+		}
+		err = nil
+	}
+	return n, err
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -206,6 +207,48 @@ func TestLiveSendsWAV(t *testing.T) {
 	}
 }
 
+// An MP3 file (44.1 kHz stereo, made by ffmpeg) goes out as 48 kHz mono
+// Opus frames, one per 20 ms of its audio.
+func TestLiveSendsMP3(t *testing.T) {
+	ffmpeg, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Skip("ffmpeg not found in PATH; install the Debian package ffmpeg (make deps does)")
+	}
+	path := filepath.Join(t.TempDir(), "talk.mp3")
+	cmd := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+		"-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=44100:duration=1", "-ac", "2", "-b:a", "128k", path)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	h := newHarness(t)
+	sub := h.subscribeLive(liveTopic)
+	r := h.startLive(nil, "live", "studio-1", path)
+	if code := h.pace(r, nil); code != ExitOK {
+		t.Fatalf("loaxactl live = %d\nstderr:\n%s", code, r.stderr)
+	}
+	if !strings.Contains(r.stderr.String(), "44100 Hz × 2 ch") {
+		t.Errorf("stderr %q; want it to name the MP3's format", r.stderr)
+	}
+	// An MP3 encoder pads the start and end of its audio (here to about
+	// 1.05 s): 52 to 54 frames of 20 ms.
+	var fs []live.Frame
+	for {
+		m := mqtttest.Next(t, sub)
+		f, err := live.ParseFrame(m.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs = append(fs, f)
+		if f.Last {
+			break
+		}
+	}
+	if len(fs) < 50 || len(fs) > 55 {
+		t.Errorf("%d frames for 1 s of MP3; want about 50", len(fs))
+	}
+	checkTalk(t, fs, live.CodecOpus)
+}
+
 // Raw PCM on stdin, sent as PCM frames, arrives bit for bit.
 func TestLiveSendsStdinPCM(t *testing.T) {
 	h := newHarness(t)
@@ -339,7 +382,7 @@ func TestLiveUsageErrors(t *testing.T) {
 		{"bad channel", []string{"live", "Studio/1", "x.wav"}, `channel "Studio/1"`},
 		{"group", []string{"live", "--group", "all", "studio-1", "x.wav"}, "--group is for send"},
 		{"missing file", []string{"live", "studio-1", "/nonexistent.wav"}, "open /nonexistent.wav"},
-		{"not audio", []string{"live", "studio-1", notWAV}, "not a WAV file"},
+		{"not audio", []string{"live", "studio-1", notWAV}, "neither a WAV nor an MP3 file"},
 		{"rate without format", []string{"live", "--rate", "16000", "studio-1", notWAV}, "--rate and --channels describe raw PCM input"},
 		{"bad format", []string{"live", "--format", "f32le", "studio-1", "-"}, `--format "f32le": expected s16le`},
 		{"bad raw rate", []string{"live", "--format", "s16le", "--rate", "100", "studio-1", "-"}, "--rate/--channels"},
