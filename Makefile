@@ -18,7 +18,9 @@ GO ?= go
 # go.mod changes only through an explicit `go get`, never as a side effect of
 # a build. cgo is required (PortAudio, mpg123, Opus): without a C compiler Go
 # would silently turn it off and fail later with a confusing error.
-export GOFLAGS ?= -mod=readonly
+# nolibopusfile: loaxa decodes raw Opus packets (libopus) and never Ogg
+# files, so the pole needs neither libopusfile nor libogg.
+export GOFLAGS ?= -mod=readonly -tags=nolibopusfile
 export CGO_ENABLED := 1
 
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
