@@ -5,10 +5,13 @@ import (
 	"errors"
 	"io"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -274,4 +277,83 @@ func soundSegments(pcm []int16, gap int) [][]int16 {
 		segs = append(segs, trimZeros(pcm[start:]))
 	}
 	return segs
+}
+
+// TestE2EStreamFailuresAreReportedAndTheAgentKeepsServing plays a stream
+// that does not exist and a live stream whose connection is cut: the
+// operator hears of both through events, and the pole goes on answering.
+func TestE2EStreamFailuresAreReportedAndTheAgentKeepsServing(t *testing.T) {
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		t.Fatal("ffmpeg is needed to make the test MP3; `make test` installs it")
+	}
+	dir := t.TempDir()
+	mp3 := filepath.Join(dir, "radio.mp3")
+	out, err := exec.Command("ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=4:sample_rate=44100",
+		"-ac", "2", "-b:a", "128k", mp3).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	data, _ := os.ReadFile(mp3)
+	var cuts atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/live" {
+			http.NotFound(w, r)
+			return
+		}
+		// An Icecast-like live stream (no length): the first connection is
+		// cut after a second of audio; later ones carry the whole file, and
+		// a live stream that ends is joined again, as radio never ends.
+		w.Header().Set("Content-Type", "audio/mpeg")
+		w.Header().Set("icy-name", "test radio")
+		body := data
+		if cuts.Add(1) == 1 {
+			body = data[:len(data)/4]
+		}
+		w.Write(body)
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		if len(body) < len(data) {
+			panic(http.ErrAbortHandler) // drop the connection mid-stream
+		}
+	}))
+	defer srv.Close()
+
+	b := mqtttest.Start(t)
+	topics := wire.Topics{Root: wire.DefaultRoot, ID: "pole-stream"}
+	watch := b.Subscribe(t, "loaxa/v1/dev/pole-stream/#")
+	op := mqtttest.Client(t, b, "operator")
+	runLoaxad(t, "--sim", "--broker", b.URL(), "--id", "pole-stream", "--data-dir", filepath.Join(dir, "data"))
+	until(t, watch, "online", statusIs(topics.Status(), true, 1))
+	event := func(typ, item string) func(mqtttest.Message) bool {
+		return func(m mqtttest.Message) bool {
+			return m.Topic == topics.Event() && strings.Contains(string(m.Payload), `"type":"`+typ+`"`) && strings.Contains(string(m.Payload), `"item":"`+item+`"`)
+		}
+	}
+
+	mqtttest.Publish(t, op, topics.Cmd(), 1, false, []byte(`{"id":"s404","cmd":"play","args":{"source":"`+srv.URL+`/missing.mp3","item":"missing"}}`))
+	end := until(t, watch, "missing stream ends", event("play.end", "missing"))
+	if !strings.Contains(string(end.Payload), `"reason":"failed"`) || !strings.Contains(string(end.Payload), "404") {
+		t.Fatalf("a 404 stream ended with %s", end.Payload)
+	}
+
+	mqtttest.Publish(t, op, topics.Cmd(), 1, false, []byte(`{"id":"slive","cmd":"play","args":{"source":"`+srv.URL+`/live","item":"radio"}}`))
+	until(t, watch, "reconnecting after the cut", func(m mqtttest.Message) bool {
+		return m.Topic == topics.Event() && strings.Contains(string(m.Payload), `"type":"stream.reconnecting"`)
+	})
+	mqtttest.Publish(t, op, topics.Cmd(), 1, false, []byte(`{"id":"p1","cmd":"ping"}`))
+	if ack := decode[wire.Ack](t, until(t, watch, "ping while streaming", ackFor(topics, "p1"))); !ack.OK {
+		t.Fatalf("ping %+v", ack)
+	}
+	until(t, watch, "connected again", func(m mqtttest.Message) bool {
+		return m.Topic == topics.Event() && strings.Contains(string(m.Payload), `"type":"stream.connected"`)
+	})
+	if n := cuts.Load(); n < 2 {
+		t.Fatalf("the stream was fetched %d times: no reconnection", n)
+	}
+	mqtttest.Publish(t, op, topics.Cmd(), 1, false, []byte(`{"id":"sstop","cmd":"stop","args":{"item":"radio"}}`))
+	end = until(t, watch, "radio stopped", event("play.end", "radio"))
+	if !strings.Contains(string(end.Payload), `"reason":"stopped"`) {
+		t.Fatalf("the reconnected stream ended with %s", end.Payload)
+	}
 }
