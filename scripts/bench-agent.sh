@@ -13,7 +13,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 echo "== binary size (stripped: -trimpath -ldflags '-s -w', cgo on)"
-CGO_ENABLED=1 go build -trimpath -ldflags "-s -w" -o "$tmp/loaxad-amd64" ./cmd/loaxad
+CGO_ENABLED=1 go build -tags nolibopusfile -trimpath -ldflags "-s -w" -o "$tmp/loaxad-amd64" ./cmd/loaxad
 printf '%-24s %8d bytes\n' "loaxad linux/amd64" "$(stat -c %s "$tmp/loaxad-amd64")"
 for b in bin/loaxad-linux-arm64 bin/loaxad-linux-armhf; do
   if [ -f "$b" ]; then printf '%-24s %8d bytes\n' "$(basename "$b")" "$(stat -c %s "$b")"; else echo "$b: missing (run make cross)"; fi
