@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -227,13 +227,13 @@ func checkLayout(l hal.Layout) error {
 			seen[pc.Pin] = what
 		}
 	}
-	for _, zone := range sortedKeys(l.Zones) {
+	for _, zone := range slices.Sorted(maps.Keys(l.Zones)) {
 		for i, pc := range l.Zones[zone] {
 			use(fmt.Sprintf("zone %s[%d]", zone, i), pc)
 		}
 	}
 	use("amp", l.Amp)
-	for _, name := range sortedKeys(l.Inputs) {
+	for _, name := range slices.Sorted(maps.Keys(l.Inputs)) {
 		pc := l.Inputs[name]
 		if name == "" || strings.ContainsAny(name, `/\`) || strings.HasPrefix(name, ".") {
 			errs = append(errs, fmt.Errorf("input %q: an input name must be a plain file name", name))
@@ -244,15 +244,6 @@ func checkLayout(l hal.Layout) error {
 		use("input "+name, pc)
 	}
 	return errors.Join(errs...)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // saveLevels writes gpio.json; h.mu is held.

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/loaxa/loaxa/agent/atomicfile"
@@ -72,7 +74,7 @@ func (i *input) Halt() error { return nil }
 func (h *Hardware) SetInput(name string, asserted bool) error {
 	in, ok := h.inputs[name]
 	if !ok {
-		return fmt.Errorf("sim: no input %q in the layout (have %s)", name, strings.Join(sortedKeys(h.inputs), ", "))
+		return fmt.Errorf("sim: no input %q in the layout (have %s)", name, strings.Join(slices.Sorted(maps.Keys(h.inputs)), ", "))
 	}
 	if h.dir == "" {
 		h.mu.Lock()

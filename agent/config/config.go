@@ -12,10 +12,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -305,7 +305,7 @@ func (c *Config) Validate() error {
 	if len(h.Zones) == 0 {
 		bad("hardware.zones", "at least one zone is needed")
 	}
-	for _, name := range sortedKeys(h.Zones) {
+	for _, name := range slices.Sorted(maps.Keys(h.Zones)) {
 		key := "hardware.zones." + name
 		if !validZoneName(name) {
 			bad(key, "zone names are 1-32 chars of a-z, 0-9, '-', '_'")
@@ -318,7 +318,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	usePin("hardware.amp", h.Amp)
-	for _, name := range sortedKeys(h.Inputs) {
+	for _, name := range slices.Sorted(maps.Keys(h.Inputs)) {
 		usePin("hardware.inputs."+name, h.Inputs[name])
 	}
 	return errors.Join(errs...)
@@ -348,17 +348,8 @@ func checkBroker(u string) error {
 	return fmt.Errorf(`must be tcp://host:port, tls://host:port or "embedded", got %q`, u)
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 // ZoneNames returns the configured zone names, sorted.
-func (c *Config) ZoneNames() []string { return sortedKeys(c.Hardware.Zones) }
+func (c *Config) ZoneNames() []string { return slices.Sorted(maps.Keys(c.Hardware.Zones)) }
 
 // AllGroups returns "all" plus the configured groups, without duplicates.
 func (c *Config) AllGroups() []string {

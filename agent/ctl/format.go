@@ -3,7 +3,8 @@ package ctl
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -104,7 +105,7 @@ func summarizeState(s *wire.State) string {
 	if len(s.Zones) == 0 {
 		b.WriteString(" none")
 	}
-	for _, z := range sortedKeys(s.Zones) {
+	for _, z := range slices.Sorted(maps.Keys(s.Zones)) {
 		fmt.Fprintf(&b, " %s=%s", z, onOff(s.Zones[z]))
 	}
 	fmt.Fprintf(&b, " volume %d amp %s", s.Volume, onOff(s.Amp.Power))
@@ -125,7 +126,7 @@ func summarizeState(s *wire.State) string {
 	}
 	if len(s.Hardware) > 0 {
 		parts := make([]string, 0, len(s.Hardware))
-		for _, k := range sortedKeys(s.Hardware) {
+		for _, k := range slices.Sorted(maps.Keys(s.Hardware)) {
 			parts = append(parts, k+"="+s.Hardware[k])
 		}
 		b.WriteString(" degraded " + strings.Join(parts, ","))
@@ -154,7 +155,7 @@ func summarizeEvent(e *wire.Event) string {
 	if b.Len() == 0 {
 		b.WriteString("(no type)")
 	}
-	for _, k := range sortedKeys(e.Data) {
+	for _, k := range slices.Sorted(maps.Keys(e.Data)) {
 		b.WriteString(" " + k + "=" + value(e.Data[k]))
 	}
 	return shorten(b.String(), 200)
@@ -192,13 +193,4 @@ func onOff(b bool) string {
 		return "on"
 	}
 	return "off"
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

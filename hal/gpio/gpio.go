@@ -3,6 +3,8 @@ package gpio
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -59,13 +61,13 @@ func open(l hal.Layout, byName func(string) gpio.PinIO, count func() int) (*hal.
 		}
 		pins[name] = p
 	}
-	for _, zone := range sortedKeys(l.Zones) {
+	for _, zone := range slices.Sorted(maps.Keys(l.Zones)) {
 		for i, pc := range l.Zones[zone] {
 			look(fmt.Sprintf("zone %s[%d]", zone, i), pc.Pin)
 		}
 	}
 	look("amp", l.Amp.Pin)
-	for _, name := range sortedKeys(l.Inputs) {
+	for _, name := range slices.Sorted(maps.Keys(l.Inputs)) {
 		look("input "+name, l.Inputs[name].Pin)
 	}
 	if len(unnamed) > 0 {
@@ -87,7 +89,7 @@ func open(l hal.Layout, byName func(string) gpio.PinIO, count func() int) (*hal.
 			hw.Zones[zone] = append(hw.Zones[zone], NewOutput(pins[pc.Pin], pc.ActiveLow))
 		}
 	}
-	for _, name := range sortedKeys(l.Inputs) {
+	for _, name := range slices.Sorted(maps.Keys(l.Inputs)) {
 		pc := l.Inputs[name]
 		in, err := NewInput(pins[pc.Pin], pc.ActiveLow, pc.Pull)
 		if err != nil {
@@ -104,13 +106,4 @@ func quoteAll(ss []string) []string {
 		out[i] = fmt.Sprintf("%q", s)
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
