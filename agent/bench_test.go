@@ -1,11 +1,8 @@
 package agent_test
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -18,7 +15,6 @@ import (
 	"github.com/loaxa/loaxa/agent/config"
 	"github.com/loaxa/loaxa/agent/daemon"
 	"github.com/loaxa/loaxa/agent/mqtttest"
-	"github.com/loaxa/loaxa/agent/wire"
 	"github.com/loaxa/loaxa/audio"
 	"github.com/loaxa/loaxa/audio/player"
 	"github.com/loaxa/loaxa/sim"
@@ -34,34 +30,13 @@ import (
 //	go test -run '^$' -bench CommandToRelay -benchtime 1000x ./agent/
 func BenchmarkCommandToRelay(b *testing.B) {
 	br := mqtttest.Start(b)
-	dir := b.TempDir()
-	cfg := config.Default()
-	cfg.ID = "pole-bench"
-	cfg.DataDir = dir
-	cfg.MQTT.Broker = br.URL()
-	// In-memory simulated pins: a real GPIO write does not fsync a file.
-	hw, err := sim.NewHardware("", cfg.Hardware.Layout, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	p := startPoleWith(b, br, "pole-bench", b.TempDir(), poleOptions{memoryPins: true})
 	changed := make(chan time.Time, 16)
-	hw.OnTransition(func(sim.Transition) { changed <- time.Now() })
-	a, err := agent.New(agent.Options{Config: cfg, Hardware: hw.HAL(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "bench", ConfigPath: filepath.Join(dir, "loaxa.toml")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-
-	topics := wire.Topics{Root: wire.DefaultRoot, ID: cfg.ID}
+	p.sim.OnTransition(func(sim.Transition) { changed <- time.Now() })
+	topics := p.topics
 	acks := br.Subscribe(b, topics.Ack())
 	status := br.Subscribe(b, topics.Status())
 	mqtttest.Next(b, status) // online
-	for len(changed) > 0 {
-		<-changed
-	}
 	op := mqtttest.Client(b, br, "bench-operator")
 	seen := make(chan time.Time, 16)
 	observer := mqtttest.Client(b, br, "bench-observer")
@@ -133,38 +108,29 @@ func (w *watchSink) Write(p []int16) error {
 //	go test -run '^$' -bench PlayToFirstSample -benchtime 200x ./agent/
 func BenchmarkPlayToFirstSample(b *testing.B) {
 	br := mqtttest.Start(b)
-	dir := b.TempDir()
-	cfg := config.Default()
-	cfg.ID = "pole-bench-play"
-	cfg.DataDir = dir
-	cfg.MQTT.Broker = br.URL()
-	cfg.Audio.AmpHoldS = 3600
-	cfg.Audio.Chime = nil
-	hw, err := sim.NewHardware("", cfg.Hardware.Layout, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	f := audio.Format{Rate: cfg.Audio.Rate, Channels: cfg.Audio.Channels}
-	speaker, err := sim.NewAudioSink(f, sim.AudioSinkOptions{Buffer: time.Duration(cfg.Audio.BufferMS) * time.Millisecond})
-	if err != nil {
-		b.Fatal(err)
-	}
-	sink := &watchSink{Sink: speaker, heard: make(chan time.Time, 1)}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	pl, err := player.New(player.Options{Sink: sink, Log: log})
-	if err != nil {
-		b.Fatal(err)
-	}
-	open := daemon.Opener(cfg, nil, clock.Real{}, log)
-	a, err := agent.New(agent.Options{Config: cfg, Hardware: hw.HAL(), Log: log, Version: "bench", ConfigPath: filepath.Join(dir, "loaxa.toml"), Player: pl, OpenSource: open})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	topics := wire.Topics{Root: wire.DefaultRoot, ID: cfg.ID}
+	var sink *watchSink
+	p := startPoleWith(b, br, "pole-bench-play", b.TempDir(), poleOptions{
+		memoryPins: true,
+		edit: func(cfg *config.Config) {
+			cfg.Audio.AmpHoldS = 3600
+			cfg.Audio.Chime = nil
+		},
+		audio: func(cfg *config.Config) (*player.Player, agent.SourceOpener) {
+			f := audio.Format{Rate: cfg.Audio.Rate, Channels: cfg.Audio.Channels}
+			speaker, err := sim.NewAudioSink(f, sim.AudioSinkOptions{Buffer: time.Duration(cfg.Audio.BufferMS) * time.Millisecond})
+			if err != nil {
+				b.Fatal(err)
+			}
+			sink = &watchSink{Sink: speaker, heard: make(chan time.Time, 1)}
+			log := slog.New(slog.DiscardHandler)
+			pl, err := player.New(player.Options{Sink: sink, Log: log})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return pl, daemon.Opener(cfg, nil, clock.Real{}, log)
+		},
+	})
+	topics := p.topics
 	status := br.Subscribe(b, topics.Status())
 	events := br.Subscribe(b, topics.Event())
 	mqtttest.Next(b, status)

@@ -24,6 +24,7 @@ import (
 	"github.com/loaxa/loaxa/agent/config"
 	"github.com/loaxa/loaxa/agent/mqtttest"
 	"github.com/loaxa/loaxa/agent/wire"
+	"github.com/loaxa/loaxa/audio/player"
 	"github.com/loaxa/loaxa/sim"
 )
 
@@ -37,17 +38,36 @@ type pole struct {
 }
 
 // startPole runs an agent in this process on simulated hardware.
-func startPole(t *testing.T, b *mqtttest.Broker, id, dir string, edit func(*config.Config)) *pole {
+func startPole(t testing.TB, b *mqtttest.Broker, id, dir string, edit func(*config.Config)) *pole {
+	t.Helper()
+	return startPoleWith(t, b, id, dir, poleOptions{edit: edit})
+}
+
+// poleOptions vary an in-process pole.
+type poleOptions struct {
+	edit func(*config.Config)
+	// memoryPins keeps the simulated pins in memory only: a real GPIO
+	// write does not fsync a file, so benchmarks use this.
+	memoryPins bool
+	// audio, when set, builds the pole's player from its configuration.
+	audio func(*config.Config) (*player.Player, agent.SourceOpener)
+}
+
+func startPoleWith(t testing.TB, b *mqtttest.Broker, id, dir string, o poleOptions) *pole {
 	t.Helper()
 	cfg := config.Default()
 	cfg.ID = id
 	cfg.DataDir = dir
 	cfg.MQTT.Broker = b.URL()
 	cfg.Groups = []string{"xa-test"}
-	if edit != nil {
-		edit(cfg)
+	if o.edit != nil {
+		o.edit(cfg)
 	}
-	hw, err := sim.NewHardware(filepath.Join(dir, "sim"), cfg.Hardware.Layout, clock.Real{})
+	simDir := filepath.Join(dir, "sim")
+	if o.memoryPins {
+		simDir = ""
+	}
+	hw, err := sim.NewHardware(simDir, cfg.Hardware.Layout, clock.Real{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +75,11 @@ func startPole(t *testing.T, b *mqtttest.Broker, id, dir string, edit func(*conf
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("pole", id)
 	}
-	a, err := agent.New(agent.Options{Config: cfg, ConfigPath: filepath.Join(dir, "loaxa.toml"), Hardware: hw.HAL(), Log: log, Version: "e2e"})
+	opts := agent.Options{Config: cfg, ConfigPath: filepath.Join(dir, "loaxa.toml"), Hardware: hw.HAL(), Log: log, Version: "e2e"}
+	if o.audio != nil {
+		opts.Player, opts.OpenSource = o.audio(cfg)
+	}
+	a, err := agent.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,18 +96,22 @@ func (p *pole) stop() {
 	p.done <- nil // later stops return at once
 }
 
-// until returns the first message on ch for which ok is true.
+// until returns the first message on ch for which ok is true. On a
+// timeout it shows the messages it skipped, to tell "never sent" from
+// "sent, but not as expected".
 func until(t *testing.T, ch <-chan mqtttest.Message, what string, ok func(mqtttest.Message) bool) mqtttest.Message {
 	t.Helper()
 	deadline := time.After(2 * mqtttest.WaitTimeout)
+	var skipped []string
 	for {
 		select {
 		case m := <-ch:
 			if ok(m) {
 				return m
 			}
+			skipped = append(skipped, m.String())
 		case <-deadline:
-			t.Fatalf("never saw %s", what)
+			t.Fatalf("never saw %s; skipped meanwhile:\n%s", what, strings.Join(skipped, "\n"))
 		}
 	}
 }
