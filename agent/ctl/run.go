@@ -155,7 +155,7 @@ func (c *CLI) Run(ctx context.Context, args []string) int {
 		}
 		return c.watch(ctx, &o, rest)
 	default:
-		return c.usageError("unknown command %q: expected send or watch", cmd)
+		return c.usageError("unknown command %q: expected send, watch or live", cmd)
 	}
 }
 
