@@ -77,10 +77,13 @@ run: build
 		"bin/loaxactl send $(RUN_ID) zones '{\"on\":[\"z1\"]}'" "switch zone z1 on" \
 		"bin/loaxactl send $(RUN_ID) status" "the full state" \
 		"bin/loaxactl send $(RUN_ID) volume '{\"level\":70}'" "master volume" \
+		"bin/loaxactl send $(RUN_ID) play '{\"source\":\"tone:440\",\"duration_s\":3}'" "play a test tone" \
 		"mosquitto_sub -h 127.0.0.1 -t 'loaxa/v1/#' -v" "raw MQTT traffic"
 	@echo
 	@echo "  Simulated relay and amplifier pins, one JSON line per change:"
 	@echo "    tail -f $(RUN_DIR)/data/sim/transitions.jsonl"
+	@echo "  What the speakers played (listen with any audio player, e.g. sox's play):"
+	@echo "    $(RUN_DIR)/data/sim/speaker.wav"
 	@echo
 	@broker='$(BROKER)'; \
 	if [[ $$broker == embedded ]] && (: <>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then \
