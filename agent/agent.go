@@ -217,6 +217,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			a.notify("STOPPING=1")
+			a.closeItems("agent_stopped")
 			return nil
 		case in := <-a.link.Inbound():
 			a.handle(in)
@@ -244,6 +245,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	a.notify("STOPPING=1")
+	a.closeItems("agent_restarted")
 	return ErrRestart
 }
 

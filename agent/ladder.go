@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/loaxa/loaxa/audio"
+	"github.com/loaxa/loaxa/audio/media"
 )
 
 // The priority ladder of protocol v1, from the bulletin classes of the
@@ -62,6 +63,9 @@ type item struct {
 	Until    time.Time
 	Chime    bool
 	Seq      uint64
+	// Front puts a replacement ahead of the items of its level that were
+	// already waiting: "replace" means this one, now.
+	Front bool
 	// Played is how many samples (output format) of the item's own audio
 	// have been heard, chime excluded: the resume point.
 	Played  int64
@@ -94,13 +98,18 @@ func queueOrder(a, b *item) int {
 	if c := cmp.Compare(originRank(b.Origin), originRank(a.Origin)); c != 0 {
 		return c
 	}
+	if a.Front != b.Front {
+		if a.Front {
+			return -1
+		}
+		return 1
+	}
 	return cmp.Compare(a.Seq, b.Seq)
 }
 
 var (
 	itemRE    = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
-	channelRE = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
-	mediaRE   = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+	channelRE = regexp.MustCompile(`^[a-z0-9-]{3,64}$`) // the alphabet of ids and groups
 )
 
 // checkSource validates a play source before anything is opened, so a typo
@@ -116,12 +125,12 @@ func checkSource(src string) error {
 			return fmt.Errorf("source %q is not a URL", truncate(src, 80))
 		}
 	case "file":
-		if !mediaRE.MatchString(rest) || strings.Contains(rest, "..") {
-			return fmt.Errorf("file name %q must be 1-128 chars of A-Z a-z 0-9 . _ - (cached media, no paths)", truncate(rest, 80))
+		if err := media.ValidName(rest); err != nil {
+			return fmt.Errorf("file name %q: %v", truncate(rest, 80), err)
 		}
 	case "live":
 		if !channelRE.MatchString(rest) {
-			return fmt.Errorf("live channel %q must be 1-64 chars of a-z 0-9 -", truncate(rest, 80))
+			return fmt.Errorf("live channel %q must be 3-64 chars of a-z 0-9 -", truncate(rest, 80))
 		}
 	case "tone":
 		hz, err := strconv.ParseFloat(rest, 64)

@@ -126,6 +126,7 @@ func (t *testTone) Read(p []int16) (int, error) {
 type runningPole struct {
 	*testPole
 	backlog []Message // published, not yet looked at by a wait
+	history []Message // everything published, in order
 	sink    *pacedSink
 	cancel  context.CancelFunc
 	done    chan error
@@ -197,7 +198,9 @@ func (p *runningPole) waitMsg(t *testing.T, what string, ok func(Message) bool) 
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		p.backlog = append(p.backlog, p.published()...)
+		fresh := p.published()
+		p.history = append(p.history, fresh...)
+		p.backlog = append(p.backlog, fresh...)
 		for i, m := range p.backlog {
 			if ok(m) {
 				p.backlog = p.backlog[i+1:]
@@ -226,6 +229,17 @@ func (p *runningPole) waitEvent(t *testing.T, typ, item string) map[string]any {
 		return false
 	})
 	return data
+}
+
+// pastEvent finds an event among everything published so far.
+func (p *runningPole) pastEvent(typ, item string) map[string]any {
+	for _, m := range p.history {
+		var ev wire.Event
+		if m.Topic == p.topics.Event() && json.Unmarshal(m.Payload, &ev) == nil && ev.Type == typ && ev.Data["item"] == item {
+			return ev.Data
+		}
+	}
+	return nil
 }
 
 func playCmd(id, args string) string {
@@ -350,7 +364,7 @@ func TestLadderQueuesRefusesAndStops(t *testing.T) {
 		{"f", `{"source":"ftp://x/y.mp3"}`, "unknown source scheme"},
 		{"g", `{"source":"tone:700","priority":"urgent"}`, "urgent"},
 		{"h", `{"source":"tone:700","zones":["z9"]}`, `unknown zone \"z9\"`},
-		{"i", `{"source":"file:../etc/passwd"}`, "must be 1-128 chars"},
+		{"i", `{"source":"file:../etc/passwd"}`, "invalid media name"},
 		{"j", fmt.Sprintf(`{"source":"tone:700","until":%d}`, time.Now().Add(-time.Hour).UnixMilli()), `"code":"expired"`},
 	}
 	for _, tt := range tests {
@@ -417,6 +431,38 @@ func TestZonesChangeMidItemSwitchesAtSilence(t *testing.T) {
 		pos := p.sink.posAt(x.Time)
 		if lvl := dsp.Peak(samples[max(0, pos-96):min(len(samples), pos+96)]); lvl > -40 {
 			t.Errorf("z3 switched under signal: %.1f dBFS", lvl)
+		}
+	}
+}
+
+func TestReplaceTakesOverAheadOfTheQueue(t *testing.T) {
+	p := runPole(t, nil)
+	p.do(t, playCmd("a", `{"source":"tone:500","duration_s":30}`))
+	p.do(t, playCmd("b", `{"source":"tone:600","duration_s":30}`))
+	ack := p.do(t, playCmd("c", `{"source":"tone:700","duration_s":30,"replace":true}`))
+	if !strings.Contains(ack.raw, `"status":"playing"`) {
+		t.Fatalf("replace ack %s", ack.raw)
+	}
+	p.waitEvent(t, "play.start", "c")
+	if end := p.pastEvent("play.end", "a"); end == nil || end["reason"] != "replaced" {
+		t.Errorf("a ended %v", end)
+	}
+	st := p.do(t, `{"id":"s","cmd":"status"}`)
+	if !strings.Contains(st.raw, `"playing":{"item":"c"`) || !strings.Contains(st.raw, `"queue":[{"item":"b"`) {
+		t.Errorf("after replace: %s", st.raw)
+	}
+}
+
+func TestStoppingTheAgentClosesEveryItem(t *testing.T) {
+	p := runPole(t, nil)
+	p.do(t, playCmd("a", `{"source":"tone:500","duration_s":30}`))
+	p.do(t, playCmd("b", `{"source":"tone:600","duration_s":30}`))
+	p.cancel()
+	<-p.done
+	p.done <- nil
+	for _, id := range []string{"a", "b"} {
+		if end := p.waitEvent(t, "play.end", id); end["reason"] != "agent_stopped" {
+			t.Errorf("%s: %v", id, end)
 		}
 	}
 }

@@ -173,6 +173,7 @@ func (a *Agent) offer(it *item, replace bool) (any, *wire.Error) {
 		a.enqueue(it)
 		a.preempt("interrupted")
 	case it.Level == cur.Level && replace:
+		it.Front = true
 		a.enqueue(it)
 		a.preempt("replaced")
 	case it.Level >= cur.Level || !it.Until.IsZero():
@@ -606,6 +607,21 @@ func (a *Agent) notifier(id string) func(string, map[string]any) {
 			a.log.Warn("source report dropped: agent busy", "item", id, "kind", kind)
 		}
 	}
+}
+
+// closeItems ends every item with reason as the agent stops, so an
+// operator's playback records are closed (the link delivers these events
+// before it says goodbye).
+func (a *Agent) closeItems(reason string) {
+	l := &a.lad
+	if l.cur != nil {
+		a.playEvent("play.end", l.cur, map[string]any{"reason": reason, "played_s": a.seconds(l.cur.Played)})
+		l.cur = nil
+	}
+	for _, it := range l.queue {
+		a.playEvent("play.end", it, map[string]any{"reason": reason, "played_s": a.seconds(it.Played)})
+	}
+	l.queue = nil
 }
 
 // Report publishes an event from another goroutine (the live hub, say)

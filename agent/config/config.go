@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -98,7 +99,7 @@ type Audio struct {
 	AmpHoldS int `toml:"amp_hold_s" json:"amp_hold_s"`
 	// Chime lists the priorities announced by a chime ("priority", "emergency").
 	Chime []string `toml:"chime" json:"chime"`
-	// ChimeSource is the chime: "" for the built-in two-tone, or file:NAME.
+	// ChimeSource is the chime: "" for the built-in two-tone, or tone:HZ.
 	ChimeSource string `toml:"chime_source" json:"chime_source"`
 	// LiveTargetMS is the jitter-buffer target of live audio.
 	LiveTargetMS int `toml:"live_target_ms" json:"live_target_ms"`
@@ -284,8 +285,8 @@ func (c *Config) Validate() error {
 			bad(fmt.Sprintf("audio.chime[%d]", i), "must name a priority (normal, priority, emergency, ...), got %q", p)
 		}
 	}
-	if au.ChimeSource != "" && !strings.HasPrefix(au.ChimeSource, "file:") && !strings.HasPrefix(au.ChimeSource, "tone:") {
-		bad("audio.chime_source", `must be "" (built-in), file:NAME or tone:HZ, got %q`, au.ChimeSource)
+	if hz, ok := strings.CutPrefix(au.ChimeSource, "tone:"); au.ChimeSource != "" && (!ok || !validHz(hz)) {
+		bad("audio.chime_source", `must be "" (the built-in two-tone) or tone:HZ with HZ 20..20000, got %q`, au.ChimeSource)
 	}
 	seen := map[string]string{}
 	usePin := func(key string, p hal.PinConfig) {
@@ -322,6 +323,11 @@ func (c *Config) Validate() error {
 		usePin("hardware.inputs."+name, h.Inputs[name])
 	}
 	return errors.Join(errs...)
+}
+
+func validHz(s string) bool {
+	v, err := strconv.ParseFloat(s, 64)
+	return err == nil && v >= 20 && v <= 20000
 }
 
 func validZoneName(s string) bool {

@@ -22,8 +22,9 @@ func IsSecret(key string) bool { return slices.Contains(secretKeys, key) }
 // agent restarts (the connection and the hardware are set up at start).
 func NeedsRestart(key string) bool {
 	switch key {
-	case "audio.device", "audio.rate", "audio.channels", "audio.buffer_ms":
-		return true // the output device is opened at start
+	case "audio.device", "audio.rate", "audio.channels", "audio.buffer_ms",
+		"audio.live_target_ms", "audio.stream_connect_s", "audio.stream_stall_s":
+		return true // the output device, the live hub and the stream opener are built at start
 	}
 	return key == "topic_root" || strings.HasPrefix(key, "mqtt.") || strings.HasPrefix(key, "hardware.")
 }

@@ -147,6 +147,31 @@ func (s *state) step() error {
 	return nil
 }
 
+// receive takes the reader's next block. When wait is set and none is
+// ready, it waits up to half a block for one: the device's buffer covers
+// that, and a reader a moment late then costs nothing rather than a
+// block of silence. got is false when nothing came; ok false at the end.
+func (s *state) receive(c *current, wait bool) (b []int16, ok, got bool) {
+	select {
+	case b, ok = <-c.blocks:
+		return b, ok, true
+	default:
+	}
+	if !wait {
+		return nil, false, false
+	}
+	t := s.p.opts.Clock.NewTimer(s.p.opts.Block / 2)
+	defer t.Stop()
+	select {
+	case b, ok = <-c.blocks:
+		return b, ok, true
+	case <-t.C():
+		return nil, false, false
+	case <-s.ctx.Done():
+		return nil, false, false
+	}
+}
+
 // next returns the item's next block (into s.buf), or nil when its source
 // is late (silence is written instead) or has ended (the item is finished).
 func (s *state) next(c *current) []int16 {
@@ -158,34 +183,33 @@ func (s *state) next(c *current) []int16 {
 	n := 0
 	for n < len(s.buf) {
 		if len(c.leftover) == 0 {
-			select {
-			case b, ok := <-c.blocks:
-				if !ok {
-					if n > 0 {
-						clear(s.buf[n:])
-						c.played += int64(n)
-						return s.buf
-					}
-					var err error
-					select {
-					case err = <-c.errc:
-					default:
-					}
-					if c.stopping {
-						s.finish(Stopped, nil)
-					} else {
-						s.finish(Ended, err)
-					}
-					return nil
+			b, ok, got := s.receive(c, n == 0 && c.started)
+			switch {
+			case got && !ok:
+				if n > 0 {
+					clear(s.buf[n:])
+					c.played += int64(n)
+					return s.buf
 				}
+				var err error
+				select {
+				case err = <-c.errc:
+				default:
+				}
+				if c.stopping {
+					s.finish(Stopped, nil)
+				} else {
+					s.finish(Ended, err)
+				}
+				return nil
+			case got:
 				c.leftover = b
-			default:
-				if n == 0 {
-					if c.started || c.played > c.it.Skip {
-						s.p.starved.Add(1)
-					}
-					return nil
+			case n == 0:
+				if c.started || c.played > c.it.Skip {
+					s.p.starved.Add(1)
 				}
+				return nil
+			default:
 				clear(s.buf[n:]) // a short block: pad rather than wait
 				c.played += int64(n)
 				return s.buf
