@@ -212,7 +212,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.notify("READY=1")
 	a.event(wire.EventStarted, map[string]any{"version": a.opts.Version, "power_on": a.cfg.PowerOn, "zones": maps.Clone(a.zones)})
 	a.publishState()
-	a.log.Info("agent running", "id", a.cfg.ID, "zones", a.cfg.ZoneNames(), "broker", a.cfg.MQTT.Broker)
+	a.log.Info("agent running", "id", a.cfg.ID, "zones", a.cfg.ZoneNames(), "broker", redactURL(a.cfg.MQTT.Broker))
 	for !a.restart {
 		select {
 		case <-ctx.Done():

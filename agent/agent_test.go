@@ -479,3 +479,12 @@ func TestDegradedPoleRefusesZonesItCannotSwitch(t *testing.T) {
 		t.Fatalf("a degraded pole must still answer: %s", ack.raw)
 	}
 }
+
+func TestBrokerCredentialsAreNotLogged(t *testing.T) {
+	if got := redactURL("tcp://pole:s3cret@broker.example:1883"); strings.Contains(got, "s3cret") || !strings.Contains(got, "broker.example:1883") {
+		t.Fatalf("redactBroker = %q", got)
+	}
+	if got := redactURL("https://u:p4ss@radio.example/live?x=1"); strings.Contains(got, "p4ss") {
+		t.Fatalf("redactURL = %q", got)
+	}
+}

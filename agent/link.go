@@ -260,7 +260,7 @@ func (l *Link) Run(ctx context.Context) error {
 		if up {
 			l.reconnects.Add(1)
 		}
-		l.log.Warn("mqtt link down", "broker", l.cfg.Broker, "err", err, "retry_ceiling", bo.Ceiling())
+		l.log.Warn("mqtt link down", "broker", redactURL(l.cfg.Broker), "err", err, "retry_ceiling", bo.Ceiling())
 	}
 }
 
@@ -278,7 +278,7 @@ func (l *Link) session1(ctx context.Context, bo *backoff.Backoff) (up bool, err 
 	tok := c.Connect()
 	if err := waitToken(ctx, tok, nil); err != nil {
 		c.Disconnect(0)
-		return false, fmt.Errorf("connect %s: %w", l.cfg.Broker, err)
+		return false, fmt.Errorf("connect %s: %w", redactURL(l.cfg.Broker), err)
 	}
 	defer c.Disconnect(250)
 	if err := writeSession(l.cfg.SessionFile, session); err != nil {
@@ -300,7 +300,7 @@ func (l *Link) session1(ctx context.Context, bo *backoff.Backoff) (up bool, err 
 	l.tx.Add(1)
 	bo.Reset()
 	l.connected.Store(true)
-	l.log.Info("mqtt link up", "broker", l.cfg.Broker, "session", session)
+	l.log.Info("mqtt link up", "broker", redactURL(l.cfg.Broker), "session", session)
 	l.emit(ctx, LinkEvent{Kind: LinkUp, Session: session})
 	defer func() {
 		l.connected.Store(false)

@@ -209,11 +209,11 @@ func isSeekable(src string) bool {
 
 func liveChannel(src string) (string, bool) { return strings.CutPrefix(src, "live:") }
 
-// redactURL hides credentials in a stream URL before it is logged or sent.
+// redactURL hides the credentials written into a URL (a stream's
+// https://user:secret@host/…, a broker's tcp://user:secret@host) before it
+// is logged or sent: secrets never reach a log line. Other sources pass
+// unchanged.
 func redactURL(src string) string {
-	if !strings.HasPrefix(src, "http") {
-		return src
-	}
 	u, err := url.Parse(src)
 	if err != nil || u.User == nil {
 		return src
@@ -221,3 +221,4 @@ func redactURL(src string) string {
 	u.User = url.User("***")
 	return u.String()
 }
+
