@@ -221,4 +221,3 @@ func redactURL(src string) string {
 	u.User = url.User("***")
 	return u.String()
 }
-
