@@ -27,14 +27,6 @@ type Item struct {
 	Gain float64
 	// FadeIn is how long the fade from silence takes (0: start at Gain).
 	FadeIn time.Duration
-	// Skip is how many samples (interleaved, output format) to discard at the
-	// start: the resume point of an interrupted file.
-	Skip int64
-	// Limit stops the item after this many samples (0: until the source
-	// ends). It implements duration_s.
-	Limit int64
-	// Repeat plays the source this many more times after the first.
-	Repeat int
 }
 
 // EventKind tells what happened.
@@ -44,7 +36,7 @@ type EventKind int
 const (
 	// Started: the item's first sample was written to the sink.
 	Started EventKind = iota + 1
-	// Ended: the item played to its end (or its Limit); Err is set when
+	// Ended: the item played to its end; Err is set when
 	// the source failed.
 	Ended
 	// Stopped: a Stop completed its fade; the item is closed.
@@ -72,8 +64,8 @@ type Event struct {
 	Kind EventKind
 	ID   string
 	At   time.Time
-	// Played is how many samples of the item reached the sink (from its
-	// start, Skip included), for resuming it later.
+	// Played is how many samples of the item reached the sink, for
+	// resuming it later.
 	Played int64
 	Err    error
 }

@@ -169,37 +169,6 @@ func TestStopFadesOut(t *testing.T) {
 	}
 }
 
-func TestSkipResumesWhereItStopped(t *testing.T) {
-	p, sink := start(t)
-	n := 48000 * 2
-	p.Play(Item{ID: "r", Open: tone(n), Gain: 1, Skip: int64(n / 2)})
-	next(t, p)
-	ev := next(t, p)
-	if ev.Kind != Ended || ev.Played != int64(n) {
-		t.Fatalf("%+v", ev)
-	}
-	ref := make([]int16, n)
-	(&sine{hz: 1000, amp: 0.5, n: n}).Read(ref)
-	out := audible(p, sink.get())
-	if len(out) != n/2 || out[0] != ref[n/2] || out[1000] != ref[n/2+1000] {
-		t.Fatalf("resumed output does not continue the source at its resume point")
-	}
-}
-
-func TestLimitAndRepeat(t *testing.T) {
-	p, _ := start(t)
-	p.Play(Item{ID: "l", Open: tone(4800), Gain: 1, Repeat: 2})
-	next(t, p)
-	if ev := next(t, p); ev.Played != 3*4800 {
-		t.Fatalf("repeat 2: played %d, want %d", ev.Played, 3*4800)
-	}
-	p.Play(Item{ID: "m", Open: tone(48000), Gain: 1, Repeat: 5, Limit: 10000})
-	next(t, p)
-	if ev := next(t, p); ev.Played != 10000 {
-		t.Fatalf("limit: played %d", ev.Played)
-	}
-}
-
 func TestOpenFailureEndsWithError(t *testing.T) {
 	p, _ := start(t)
 	boom := errors.New("404 Not Found")

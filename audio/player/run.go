@@ -20,7 +20,7 @@ type current struct {
 	errc   chan error   // the reader's final error (nil at a clean end)
 	// readerDone is set when the reader has queued its last block.
 	readerDone atomic.Bool
-	played     int64 // samples written, Skip included
+	played     int64 // samples written
 	started    bool
 	// stopping is set once a Stop began its fade.
 	stopping bool
@@ -205,7 +205,7 @@ func (s *state) next(c *current) []int16 {
 			case got:
 				c.leftover = b
 			case n == 0:
-				if c.started || c.played > c.it.Skip {
+				if c.started {
 					s.p.starved.Add(1)
 				}
 				return nil
@@ -250,7 +250,6 @@ func (s *state) play(it Item) {
 		cancel: cancel,
 		blocks: make(chan []int16, max(1, int(s.p.opts.Prefetch/s.p.opts.Block))),
 		errc:   make(chan error, 1),
-		played: it.Skip,
 	}
 	s.cur = c
 	if it.FadeIn > 0 {
@@ -320,99 +319,50 @@ func (p *Player) read(ctx context.Context, it Item, blocks chan<- []int16, errc 
 const preroll = 3
 
 func (p *Player) readAll(ctx context.Context, it Item, blocks chan<- []int16) error {
-	skip, limit := it.Skip, it.Limit
-	sent := int64(0)
-	for round := 0; round <= it.Repeat; round++ {
-		src, err := it.Open(ctx)
-		if err != nil {
-			return err
-		}
-		if src.Format() != p.format {
-			src.Close()
-			return errors.New("player: source format " + src.Format().String() + " is not the output format " + p.format.String())
-		}
-		err = func() error {
-			defer src.Close()
-			// One block is held back so that when the source ends its last
-			// block can be faded out: a source that stops mid-waveform
-			// would click.
-			var held []int16
-			send := func(b []int16) error {
-				select {
-				case blocks <- b:
-					return nil
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-			}
-			flush := func() error {
-				if held == nil {
-					return nil
-				}
-				fadeTail(held, p.format.Channels)
-				b := held
-				held = nil
-				return send(b)
-			}
-			for {
-				buf := make([]int16, p.block)
-				n, err := readFull(src, buf)
-				n -= n % p.format.Channels
-				b := buf[:n]
-				if skip > 0 {
-					k := min(int64(len(b)), skip)
-					skip -= k
-					sent += k
-					b = b[k:]
-				}
-				if limit > 0 && sent+int64(len(b)) > limit {
-					b = b[:max(0, limit-sent)]
-				}
-				if len(b) > 0 {
-					sent += int64(len(b))
-					if held != nil {
-						if err := send(held); err != nil {
-							return err
-						}
-					}
-					held = b
-				}
-				if limit > 0 && sent >= limit {
-					if err := flush(); err != nil {
-						return err
-					}
-					return io.EOF
-				}
-				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-					if round < it.Repeat {
-						// The next round continues the sound: no fade.
-						if held != nil {
-							if err := send(held); err != nil {
-								return err
-							}
-							held = nil
-						}
-						return nil
-					}
-					return flush()
-				}
-				if err != nil {
-					flush()
-					return err
-				}
-			}
-		}()
-		if errors.Is(err, io.EOF) {
-			return nil // Limit reached
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
+	src, err := it.Open(ctx)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if src.Format() != p.format {
+		return errors.New("player: source format " + src.Format().String() + " is not the output format " + p.format.String())
+	}
+	send := func(b []int16) error {
+		select {
+		case blocks <- b:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
-	return nil
+	// One block is held back so that when the source ends its last block
+	// can be faded out: a source that stops mid-waveform would click.
+	var held []int16
+	for {
+		buf := make([]int16, p.block)
+		n, rerr := readFull(src, buf)
+		if b := buf[:n-n%p.format.Channels]; len(b) > 0 {
+			if held != nil {
+				if err := send(held); err != nil {
+					return nil // stopped
+				}
+			}
+			held = b
+		}
+		if rerr == nil {
+			continue
+		}
+		if held != nil {
+			fadeTail(held, p.format.Channels)
+			if err := send(held); err != nil {
+				return nil
+			}
+		}
+		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) || ctx.Err() != nil {
+			return nil
+		}
+		return rerr
+	}
 }
 
 // fadeTail ramps the last block of an item linearly down to silence.
