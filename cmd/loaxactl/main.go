@@ -1,6 +1,3 @@
-// Command loaxactl is the operator's command line for loaxa poles: send a
-// command to a pole or a group and print the acks, or watch what poles
-// report. Run `loaxactl -h` for usage; the logic is in agent/ctl.
 package main
 
 import (

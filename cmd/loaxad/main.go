@@ -1,4 +1,3 @@
-// Command loaxad is the loaxa pole agent. See README.md and agent/daemon.
 package main
 
 import (

@@ -1,0 +1,2 @@
+// Command loaxad is the loaxa pole agent. See README.md and agent/daemon.
+package main
