@@ -217,6 +217,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			a.notify("STOPPING=1")
+			a.silenceOnExit(playerEvents)
 			a.closeItems("agent_stopped")
 			return nil
 		case in := <-a.link.Inbound():
@@ -245,6 +246,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	a.notify("STOPPING=1")
+	a.silenceOnExit(playerEvents)
 	a.closeItems("agent_restarted")
 	return ErrRestart
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/loaxa/loaxa/agent/config"
 	"github.com/loaxa/loaxa/agent/wire"
@@ -112,7 +113,8 @@ func (a *Agent) switchZones(want map[string]bool) *wire.Error {
 		a.zones = before
 	}
 	a.zones = want
-	if a.lad.phase == phaseIdle || a.lad.phase == phaseDraining {
+	quiet := a.lad.phase == phaseIdle && !a.clk.Now().Before(a.lad.quietAt)
+	if quiet {
 		target := a.wantRelays()
 		for _, z := range a.cfg.ZoneNames() {
 			if target[z] == a.lad.relays[z] {
@@ -125,13 +127,14 @@ func (a *Agent) switchZones(want map[string]bool) *wire.Error {
 				return wire.Errf(wire.CodeInternal, "%v; no zone was changed", err)
 			}
 			a.lad.relays[z] = target[z]
+			a.lad.settledAt = a.clk.Now().Add(time.Duration(a.cfg.Audio.RelaySettleMS) * time.Millisecond)
 		}
 	}
 	if err := a.persist(); err != nil {
 		rollback()
 		return wire.Errf(wire.CodeInternal, "cannot save the new zone state (%v); no zone was changed", err)
 	}
-	if a.lad.phase != phaseIdle && a.lad.phase != phaseDraining {
+	if !quiet {
 		a.relaysChanged()
 	}
 	a.publishState()

@@ -45,9 +45,20 @@ type ladder struct {
 	seqC     <-chan time.Time
 	holdC    <-chan time.Time
 	holdT    clock.Timer
-	// afterStop runs when the current item's fade-out is complete.
-	afterStop func(played int64)
-	notes     chan note
+	// playerHas is set while the player holds the current item (from
+	// startPlayer until its Ended or Stopped): only then is it audible.
+	playerHas bool
+	// stopReason is why the current item is fading out (phaseStopping).
+	stopReason string
+	// runStart is when the current run of the current item became audible.
+	runStart time.Time
+	// ampReadyAt: the amplifier has warmed up; settledAt: the relays have
+	// settled; quietAt: the device has played out the last audio written
+	// before an end or a mute, so relays may move.
+	ampReadyAt, settledAt, quietAt time.Time
+	// afterQuiet continues the sequence once quietAt has passed.
+	afterQuiet func()
+	notes      chan note
 }
 
 // note is a source's report, carried from a reader goroutine to Run.
@@ -169,6 +180,10 @@ func (a *Agent) offer(it *item, replace bool) (any, *wire.Error) {
 	case cur == nil:
 		a.enqueue(it)
 		a.advance()
+	case l.phase == phaseStopping && l.stopReason == "stopped":
+		// What plays is fading out for good: the newcomer waits only for
+		// the fade, whatever its level.
+		a.enqueue(it)
 	case outranks(it, cur):
 		a.enqueue(it)
 		a.preempt("interrupted")
@@ -204,16 +219,25 @@ func (a *Agent) enqueue(it *item) {
 func (a *Agent) preempt(reason string) {
 	l := &a.lad
 	cur := l.cur
-	switch l.phase {
-	case phasePlaying, phaseMuting, phaseResettle:
-		l.phase = phaseStopping
-		l.afterStop = func(played int64) { a.endCurrent(cur, reason, played, nil) }
-		a.player.Stop(cur.ID, a.fade())
-	case phaseStopping:
+	switch {
+	case l.phase == phaseStopping:
 		// Already on its way out: when it is silent, advance picks the best
-		// of the queue, the newcomer included.
+		// of the queue, the newcomer included. A stop overrides an
+		// interruption: the item must not come back.
+		if reason == "stopped" {
+			l.stopReason = reason
+		}
+	case l.playerHas:
+		l.phase = phaseStopping
+		l.stopReason = reason
+		a.player.Stop(cur.ID, a.fade())
+	case reason == "interrupted":
+		// Still warming up, settling or draining: nothing of it was heard,
+		// so it simply waits its turn again (no interruption to report).
+		l.cur = nil
+		a.enqueue(cur)
+		a.advance()
 	default:
-		// Still warming up or settling: nothing audible yet.
 		a.endCurrent(cur, reason, 0, nil)
 	}
 }
@@ -226,7 +250,13 @@ func (a *Agent) endCurrent(it *item, reason string, played int64, err error) {
 	}
 	l.cur = nil
 	l.phase = phaseIdle
-	l.afterStop = nil
+	l.stopReason = ""
+	if l.playerHas {
+		// Its last audio is still in the device: relays wait for it.
+		l.quietAt = a.clk.Now().Add(a.outputLatency())
+	}
+	l.playerHas = false
+	l.runStart = time.Time{}
 	it.Played += max(0, played-it.chimeLen)
 	if reason == "interrupted" && it.windowOpen(a.clk.Now()) {
 		// The last moments before the cut were faded out: resume from where
@@ -274,33 +304,55 @@ func (a *Agent) advance() {
 }
 
 // startSequence powers the amplifier, switches the zones and starts the
-// player, each step after its delay.
+// player, each step after its delay: the amplifier's warm-up, the device
+// playing out what it held (before relays move), the relays' settling.
 func (a *Agent) startSequence() {
 	l := &a.lad
 	a.stopHold()
 	if !l.amp {
 		a.setAmp(true)
+	}
+	if wait := l.ampReadyAt.Sub(a.clk.Now()); wait > 0 {
 		l.phase = phaseWarming
-		a.arm(time.Duration(a.cfg.Audio.AmpWarmupMS) * time.Millisecond)
+		a.arm(wait)
 		return
 	}
 	a.afterWarm()
 }
 
 func (a *Agent) afterWarm() {
+	a.whenQuiet(func() {
+		l := &a.lad
+		if a.applyRelays() {
+			a.publishState()
+		}
+		if wait := l.settledAt.Sub(a.clk.Now()); wait > 0 {
+			l.phase = phaseSettling
+			a.arm(wait)
+			return
+		}
+		a.startPlayer()
+	})
+}
+
+// whenQuiet runs f once relays may move: at once, unless the device is
+// still playing out audio and f would move relays.
+func (a *Agent) whenQuiet(f func()) {
 	l := &a.lad
-	if a.applyRelays() {
-		l.phase = phaseSettling
-		a.arm(time.Duration(a.cfg.Audio.RelaySettleMS) * time.Millisecond)
+	if wait := l.quietAt.Sub(a.clk.Now()); wait > 0 && !maps.Equal(a.wantRelays(), l.relays) {
+		l.phase = phaseDraining
+		l.afterQuiet = f
+		a.arm(wait)
 		return
 	}
-	a.startPlayer()
+	f()
 }
 
 func (a *Agent) startPlayer() {
 	l := &a.lad
 	it := l.cur
 	l.phase = phasePlaying
+	l.playerHas = true
 	it.chimeLen = 0
 	withChime := it.Chime && it.Played == 0 && it.Resumes == 0
 	req := SourceRequest{Source: it.Source, Format: a.player.Format(), Item: it.ID, Notify: a.notifier(it.ID)}
@@ -335,17 +387,17 @@ func (a *Agent) startPlayer() {
 	a.playEvent("play.start", it, map[string]any{"resumed": it.Played > 0, "chime": withChime})
 }
 
-// goIdle returns the relays to the manual zones (the output is silent now)
-// and starts the amplifier's hold time.
+// goIdle returns the relays to the manual zones once the device has
+// played out the last item, and starts the amplifier's hold time.
 func (a *Agent) goIdle() {
 	l := &a.lad
 	l.phase = phaseIdle
-	if !maps.Equal(a.wantRelays(), l.relays) {
-		// The device still holds the last buffer of audio: wait for it to
-		// play out before the relays move.
-		l.phase = phaseDraining
-		a.arm(a.outputLatency())
-	}
+	a.whenQuiet(func() {
+		l.phase = phaseIdle
+		if a.applyRelays() {
+			a.publishState()
+		}
+	})
 	if l.amp && l.holdC == nil {
 		l.holdT = a.clk.NewTimer(time.Duration(a.cfg.Audio.AmpHoldS) * time.Second)
 		l.holdC = l.holdT.C()
@@ -362,7 +414,14 @@ func (a *Agent) stopHold() {
 
 // holdExpired powers the amplifier down after the hold time.
 func (a *Agent) holdExpired() {
+	l := &a.lad
 	a.stopHold()
+	if wait := l.quietAt.Sub(a.clk.Now()); wait > 0 || l.phase == phaseDraining {
+		// The amplifier goes off only after the last audio has played out.
+		l.holdT = a.clk.NewTimer(max(wait, a.outputLatency()))
+		l.holdC = l.holdT.C()
+		return
+	}
 	if a.lad.cur == nil && a.lad.amp {
 		a.setAmp(false)
 		a.publishState()
@@ -378,6 +437,9 @@ func (a *Agent) setAmp(on bool) {
 	}
 	l.amp = on
 	a.amp = on
+	if on {
+		l.ampReadyAt = a.clk.Now().Add(time.Duration(a.cfg.Audio.AmpWarmupMS) * time.Millisecond)
+	}
 	if a.player != nil {
 		a.player.KeepAlive(on)
 	}
@@ -411,6 +473,9 @@ func (a *Agent) applyRelays() bool {
 		a.lad.relays[z] = want[z]
 		moved = true
 	}
+	if moved {
+		a.lad.settledAt = a.clk.Now().Add(time.Duration(a.cfg.Audio.RelaySettleMS) * time.Millisecond)
+	}
 	return moved
 }
 
@@ -418,21 +483,24 @@ func (a *Agent) applyRelays() bool {
 // once when nothing is audible, or after a fade to silence mid-item.
 func (a *Agent) relaysChanged() {
 	l := &a.lad
-	switch l.phase {
-	case phaseIdle, phaseDraining:
-		a.applyRelays()
-	case phasePlaying:
+	switch {
+	case l.phase == phaseDraining || l.phase == phaseWarming || l.phase == phaseStopping || l.phase == phaseMuting:
+		// The pending step applies the relays when the output is silent.
+	case l.playerHas:
 		if !maps.Equal(a.wantRelays(), l.relays) {
 			l.phase = phaseMuting
 			a.player.Mute(a.fade())
 		}
-	case phaseSettling, phaseResettle:
-		if a.applyRelays() {
-			a.arm(time.Duration(a.cfg.Audio.RelaySettleMS) * time.Millisecond)
-		}
+	case l.phase == phaseSettling:
+		a.afterWarm()
+	default:
+		a.whenQuiet(func() {
+			l.phase = phaseIdle
+			if a.applyRelays() {
+				a.publishState()
+			}
+		})
 	}
-	// Warming: the relays are set when the warm-up ends. Stopping or
-	// muting: they are set when the output is silent.
 }
 
 func (a *Agent) arm(d time.Duration) {
@@ -457,9 +525,14 @@ func (a *Agent) seqFired() {
 		l.phase = phasePlaying
 		a.player.Unmute(a.fade())
 	case phaseDraining:
+		f := l.afterQuiet
+		l.afterQuiet = nil
 		l.phase = phaseIdle
-		if a.applyRelays() {
-			a.publishState()
+		if l.playerHas {
+			l.phase = phaseMuting // draining a mid-item mute: still muted
+		}
+		if f != nil {
+			f()
 		}
 	}
 }
@@ -474,7 +547,7 @@ func (a *Agent) outputLatency() time.Duration {
 func (a *Agent) playerEvent(ev player.Event) {
 	l := &a.lad
 	it := l.cur
-	if it == nil || ev.ID != it.ID && ev.Kind != player.Silent {
+	if it == nil || ev.ID != it.ID || !l.playerHas {
 		return // a late report about an item already gone
 	}
 	switch ev.Kind {
@@ -482,6 +555,7 @@ func (a *Agent) playerEvent(ev player.Event) {
 		if it.Since.IsZero() {
 			it.Since = ev.At
 		}
+		l.runStart = ev.At
 		a.publishState()
 	case player.Ended:
 		reason := "completed"
@@ -489,22 +563,24 @@ func (a *Agent) playerEvent(ev player.Event) {
 			reason = "failed"
 			a.log.Warn("item failed", "item", it.ID, "source", redactURL(it.Source), "err", ev.Err)
 		}
-		if l.phase == phaseStopping && l.afterStop != nil {
-			after := l.afterStop
-			after(ev.Played)
-			return
+		if l.phase == phaseStopping && l.stopReason != "interrupted" {
+			reason = l.stopReason // it was being stopped or replaced anyway
 		}
 		a.endCurrent(it, reason, ev.Played, ev.Err)
 	case player.Stopped:
-		if after := l.afterStop; after != nil {
-			after(ev.Played)
-		}
+		a.endCurrent(it, l.stopReason, ev.Played, nil)
 	case player.Silent:
 		if l.phase == phaseMuting {
-			a.applyRelays()
-			a.publishState()
-			l.phase = phaseResettle
-			a.arm(time.Duration(a.cfg.Audio.RelaySettleMS) * time.Millisecond)
+			// The fade to silence is written; the device plays it out, then
+			// the relays move, settle, and the item fades back in.
+			l.quietAt = a.clk.Now().Add(a.outputLatency())
+			a.whenQuiet(func() {
+				if a.applyRelays() {
+					a.publishState()
+				}
+				l.phase = phaseResettle
+				a.arm(max(0, l.settledAt.Sub(a.clk.Now())))
+			})
 		}
 	}
 }
@@ -550,7 +626,7 @@ func (a *Agent) cmdStop(c *wire.Command) (any, *wire.Error) {
 		}
 		return false
 	})
-	if cur := l.cur; cur != nil && match(cur) && l.phase != phaseStopping {
+	if cur := l.cur; cur != nil && match(cur) && !(l.phase == phaseStopping && l.stopReason == "stopped") {
 		stopped = append(stopped, cur.ID)
 		a.preempt("stopped")
 	}
@@ -609,13 +685,43 @@ func (a *Agent) notifier(id string) func(string, map[string]any) {
 	}
 }
 
+// silenceOnExit fades out what plays and powers the amplifier down before
+// the agent exits, so a stop or restart is not a cut at full level with the
+// amplifier left on. It waits for the player at most a second.
+func (a *Agent) silenceOnExit(events <-chan player.Event) {
+	l := &a.lad
+	if l.playerHas && l.cur != nil {
+		a.player.Stop(l.cur.ID, a.fade())
+		t := a.clk.NewTimer(time.Second)
+		defer t.Stop()
+	wait:
+		for {
+			select {
+			case ev := <-events:
+				if ev.ID == l.cur.ID && (ev.Kind == player.Stopped || ev.Kind == player.Ended) {
+					break wait
+				}
+			case <-t.C():
+				break wait
+			}
+		}
+	}
+	if l.amp {
+		a.setAmp(false)
+	}
+}
+
 // closeItems ends every item with reason as the agent stops, so an
 // operator's playback records are closed (the link delivers these events
 // before it says goodbye).
 func (a *Agent) closeItems(reason string) {
 	l := &a.lad
-	if l.cur != nil {
-		a.playEvent("play.end", l.cur, map[string]any{"reason": reason, "played_s": a.seconds(l.cur.Played)})
+	if it := l.cur; it != nil {
+		if !l.runStart.IsZero() && a.player != nil {
+			f := a.player.Format()
+			it.Played += int64(a.clk.Now().Sub(l.runStart).Seconds()*float64(f.Rate)) * int64(f.Channels)
+		}
+		a.playEvent("play.end", it, map[string]any{"reason": reason, "played_s": a.seconds(it.Played)})
 		l.cur = nil
 	}
 	for _, it := range l.queue {
