@@ -35,6 +35,12 @@ var notYet = []string{"schedule.set", "schedule.get", "schedule.clear", "media.f
 // handle processes one inbound message: every message gets an ack or an
 // event, and nothing in it can crash the agent.
 func (a *Agent) handle(in Inbound) {
+	if in.Ack != nil {
+		// Acknowledged once handled (the ack or event is queued and the
+		// state persisted): a crash before this point means redelivery,
+		// which the remembered answers make harmless.
+		defer in.Ack()
+	}
 	if len(in.Payload) == 0 {
 		// An empty message is how MQTT clears a retained one (we do that
 		// ourselves in ignoreRetained); it is not a command.

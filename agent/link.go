@@ -41,6 +41,11 @@ type Inbound struct {
 	Retained bool
 	// Dup is the MQTT DUP flag: the broker is redelivering it.
 	Dup bool
+	// Ack acknowledges the message to the broker (QoS 1 PUBACK); the agent
+	// calls it once the message is handled, so a command that arrives as
+	// the agent stops is redelivered to the next run instead of lost. Nil
+	// in tests that make Inbound values by hand.
+	Ack func()
 }
 
 // LinkStats are the link counters reported in telemetry.
@@ -202,9 +207,15 @@ func (l *Link) Publish(m Message) {
 	}
 	l.seq++
 	l.outbox = append(l.outbox, queued{l.seq, m})
-	if n := len(l.outbox) - outboxLimit; n > 0 {
-		l.outbox = slices.Delete(l.outbox, 0, n)
-		l.dropped.Add(uint64(n))
+	// Beyond the limit the oldest acks and events go; retained documents
+	// (one per topic already) are kept: they are what the operator sees.
+	for excess := len(l.outbox) - outboxLimit; excess > 0; excess-- {
+		i := slices.IndexFunc(l.outbox, func(o queued) bool { return !o.Retained })
+		if i < 0 {
+			break
+		}
+		l.outbox = slices.Delete(l.outbox, i, i+1)
+		l.dropped.Add(1)
 	}
 	l.mu.Unlock()
 	select {
@@ -447,6 +458,8 @@ func (l *Link) options(session uint64, lost chan<- error) (*mqtt.ClientOptions, 
 		SetConnectTimeout(15*time.Second).
 		SetWriteTimeout(15*time.Second).
 		SetOrderMatters(true).
+		// Commands are acknowledged once handled, not on receipt.
+		SetAutoAckDisabled(true).
 		SetBinaryWill(l.cfg.Topics.Status(), will, 1, true).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			select {
@@ -500,12 +513,13 @@ func (l *Link) tlsConfig() (*tls.Config, error) {
 func (l *Link) receive(_ mqtt.Client, m mqtt.Message) {
 	l.rx.Add(1)
 	if ch, ok := strings.CutPrefix(m.Topic(), l.cfg.Topics.Root+"/live/"); ok {
+		m.Ack()
 		if l.cfg.OnLive != nil && !m.Retained() {
 			l.cfg.OnLive(ch, m.Payload(), l.clk.Now())
 		}
 		return
 	}
-	in := Inbound{Topic: m.Topic(), Payload: slices.Clone(m.Payload()), Retained: m.Retained(), Dup: m.Duplicate()}
+	in := Inbound{Topic: m.Topic(), Payload: slices.Clone(m.Payload()), Retained: m.Retained(), Dup: m.Duplicate(), Ack: m.Ack}
 	select {
 	case l.inbound <- in:
 	case <-l.done:
