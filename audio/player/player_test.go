@@ -205,3 +205,21 @@ func TestMuteReachesSilenceAndUnmuteReturns(t *testing.T) {
 	p.Stop("", 0)
 	next(t, p)
 }
+
+// A second Mute while already silent must still be answered for the item,
+// or the arbiter waiting for it would never switch its relays.
+func TestMuteWhenAlreadySilentAnswersForTheItem(t *testing.T) {
+	p, _ := start(t)
+	p.Play(Item{ID: "m", Open: tone(48000 * 2 * 60), Gain: 1})
+	next(t, p)
+	p.Mute(10 * time.Millisecond)
+	if ev := next(t, p); ev.Kind != Silent || ev.ID != "m" {
+		t.Fatalf("first mute: %+v", ev)
+	}
+	p.Mute(10 * time.Millisecond)
+	if ev := next(t, p); ev.Kind != Silent || ev.ID != "m" {
+		t.Fatalf("second mute: %+v, want Silent for m", ev)
+	}
+	p.Stop("", 0)
+	next(t, p)
+}

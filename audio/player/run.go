@@ -277,12 +277,16 @@ func (s *state) stop(id string, fade time.Duration) {
 
 func (s *state) mute(fade time.Duration) {
 	c := s.cur
-	if c == nil || c.muted {
+	switch {
+	case c == nil:
 		s.emit(Event{Kind: Silent, At: s.p.opts.Clock.Now()})
-		return
+	case c.muted:
+		// Already silent: say so for this item, or the caller waits forever.
+		s.emit(Event{Kind: Silent, ID: c.it.ID, At: s.p.opts.Clock.Now(), Played: c.played})
+	default:
+		c.muting = true
+		s.gain.FadeOut(fade)
 	}
-	c.muting = true
-	s.gain.FadeOut(fade)
 }
 
 func (s *state) unmute(fade time.Duration) {
