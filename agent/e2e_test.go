@@ -257,12 +257,14 @@ func TestE2EBrokerRestartQueuedCommandRunsOnce(t *testing.T) {
 	}
 	n := len(p2.sim.Transitions())
 	op = mqtttest.Client(t, b, "operator2")
-	// The same id again, as a QoS 1 redelivery would bring it.
-	mqtttest.Publish(t, op, p2.topics.Cmd(), 1, false, []byte(`{"id":"q1","cmd":"zones","args":{"on":["z3"]}}`))
-	mqtttest.Publish(t, op, p2.topics.Cmd(), 1, false, []byte(`{"id":"q2","cmd":"zones","args":{"off":["z3"]}}`))
+	// The same id again, as a QoS 1 redelivery would bring it; then a new
+	// command; then the old id once more. Each answer is awaited before the
+	// next message, so a missing one is pinned to its cause.
 	mqtttest.Publish(t, op, p2.topics.Cmd(), 1, false, []byte(`{"id":"q1","cmd":"zones","args":{"on":["z3"]}}`))
 	again := until(t, watch, "ack q1 again", ackFor(p2.topics, "q1"))
+	mqtttest.Publish(t, op, p2.topics.Cmd(), 1, false, []byte(`{"id":"q2","cmd":"zones","args":{"off":["z3"]}}`))
 	until(t, watch, "ack q2", ackFor(p2.topics, "q2"))
+	mqtttest.Publish(t, op, p2.topics.Cmd(), 1, false, []byte(`{"id":"q1","cmd":"zones","args":{"on":["z3"]}}`))
 	again2 := until(t, watch, "ack q1 a third time", ackFor(p2.topics, "q1"))
 	if !bytes.Equal(first.Payload, again.Payload) || !bytes.Equal(first.Payload, again2.Payload) {
 		t.Fatalf("re-sent ack differs:\n%s\n%s", first.Payload, again.Payload)
