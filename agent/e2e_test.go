@@ -124,9 +124,11 @@ func untilAll(t *testing.T, ch <-chan mqtttest.Message, preds ...func(mqtttest.M
 	found := make([]bool, len(preds))
 	left := len(preds)
 	deadline := time.After(2 * mqtttest.WaitTimeout)
+	var seen []string
 	for left > 0 {
 		select {
 		case m := <-ch:
+			seen = append(seen, m.String())
 			for i, ok := range preds {
 				if !found[i] && ok(m) {
 					got[i], found[i] = m, true
@@ -134,7 +136,7 @@ func untilAll(t *testing.T, ch <-chan mqtttest.Message, preds ...func(mqtttest.M
 				}
 			}
 		case <-deadline:
-			t.Fatalf("saw only %v of the expected messages", found)
+			t.Fatalf("saw only %v of the expected messages; seen:\n%s", found, strings.Join(seen, "\n"))
 		}
 	}
 	return got
@@ -357,6 +359,11 @@ func TestE2EKilledAgentGoesOfflineAndRestoresZones(t *testing.T) {
 	for _, policy := range []string{"restore", "off"} {
 		t.Run(policy, func(t *testing.T) {
 			b := mqtttest.Start(t)
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("broker log:\n%s", b.Log())
+				}
+			})
 			dir := t.TempDir()
 			cfgPath := filepath.Join(dir, "loaxa.toml")
 			os.WriteFile(cfgPath, []byte(fmt.Sprintf("id = \"pole-k\"\npower_on = %q\n[mqtt]\nbroker = %q\n", policy, b.URL())), 0o600)
@@ -377,11 +384,15 @@ func TestE2EKilledAgentGoesOfflineAndRestoresZones(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			restarted := time.Now().UnixMilli()
 			runLoaxad(t, args...)
-			until(t, watch, "online 2", statusIs(topics.Status(), true, 2))
-			st := decode[wire.State](t, until(t, watch, "state after restart", func(m mqtttest.Message) bool {
-				return m.Topic == topics.State() && !m.Retained
-			}))
+			// The new session's status and its first state, in whatever
+			// order the broker hands them over.
+			got := untilAll(t, watch, statusIs(topics.Status(), true, 2), func(m mqtttest.Message) bool {
+				var st wire.State
+				return m.Topic == topics.State() && json.Unmarshal(m.Payload, &st) == nil && st.TS >= restarted
+			})
+			st := decode[wire.State](t, got[1])
 			after, _ := sim.ReadTransitions(filepath.Join(dir, "sim"))
 			levels, _ := sim.ReadLevels(filepath.Join(dir, "sim"))
 			want := policy == "restore"

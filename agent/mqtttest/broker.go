@@ -162,7 +162,11 @@ func (b *Broker) config() (string, error) {
 	// client; the default of 1000 is plenty, but say so explicitly.
 	c.WriteString("max_queued_messages 1000\n")
 	c.WriteString("log_dest stderr\n")
-	for _, lt := range []string{"error", "warning", "notice", "information", "subscribe", "unsubscribe"} {
+	types := []string{"error", "warning", "notice", "information", "subscribe", "unsubscribe"}
+	if os.Getenv("LOAXA_MQTTTEST_DEBUG") != "" {
+		types = append(types, "debug") // every packet, for chasing a flaky test
+	}
+	for _, lt := range types {
 		fmt.Fprintf(&c, "log_type %s\n", lt)
 	}
 	c.WriteString("log_timestamp_format %H:%M:%S\n")
