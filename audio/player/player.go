@@ -93,7 +93,6 @@ type Player struct {
 
 	levelBits atomic.Uint64 // math.Float64bits of the last block's dBFS
 	starved   atomic.Uint64 // blocks of silence written because an item's source was late
-	written   atomic.Uint64 // samples written to the sink
 
 	wg   sync.WaitGroup // item readers
 	done chan struct{}  // closed when Run has returned
@@ -141,10 +140,6 @@ func (p *Player) Events() <-chan Event { return p.events }
 // Level is the RMS level of the last block written, in dBFS.
 func (p *Player) Level() float64 { return math.Float64frombits(p.levelBits.Load()) }
 
-// Starved counts blocks of silence written because an item's source did
-// not deliver in time (a network underrun, as the listener hears it).
-func (p *Player) Starved() uint64 { return p.starved.Load() }
-
 // Underruns counts the gaps a listener hears: blocks of silence written
 // because an item's source was late, plus the sink's own underruns when
 // it counts them (a device that ran dry because the player was late).
@@ -155,9 +150,6 @@ func (p *Player) Underruns() uint64 {
 	}
 	return n
 }
-
-// Written counts the samples written to the sink.
-func (p *Player) Written() uint64 { return p.written.Load() }
 
 // Play starts it (the output should be at silence: the arbiter stops the
 // previous item first). A playing item is replaced without a fade.

@@ -129,7 +129,6 @@ func (s *state) step() error {
 	if err := p.opts.Sink.Write(out); err != nil {
 		return err
 	}
-	p.written.Add(uint64(len(out)))
 	if c == nil || s.cur != c {
 		return nil
 	}
