@@ -55,6 +55,15 @@ func Start(t testing.TB) *Broker {
 	}
 	b := &Broker{t: t, bin: bin, dir: t.TempDir(), log: &logBuffer{}}
 	t.Cleanup(b.Stop)
+	if os.Getenv("LOAXA_MQTTTEST_DEBUG") != "" {
+		// Registered after Stop, so it runs first: the log of a failed
+		// test, while it still has everything.
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("mqtttest: broker log:\n%s", b.Log())
+			}
+		})
+	}
 
 	// The free port is found by binding :0 and closing it, so another
 	// process can take it before mosquitto binds it. Retry with a new port
