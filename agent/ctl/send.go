@@ -165,30 +165,44 @@ func subscribeAcks(cl mqtt.Client, root, topic, id string, stop <-chan struct{})
 	return tok, ch
 }
 
+// publishCommand connects, subscribes to ackTopic, then publishes the
+// command: subscribing first matters, since a fast pole could otherwise ack
+// before we listen, and that ack would be lost (acks are not retained).
+// done disconnects; it is nil unless code is ExitOK.
+func (c *CLI) publishCommand(ctx context.Context, o *options, ackTopic, cmdTopic, id string, payload []byte, timeout time.Duration) (<-chan received, func(), int) {
+	cl, code := c.dial(ctx, o)
+	if cl == nil {
+		return nil, nil, code
+	}
+	stop := make(chan struct{})
+	done := func() {
+		close(stop) // before Disconnect: unblocks the handler
+		cl.Disconnect(250)
+	}
+	tok, acks := subscribeAcks(cl, o.root, ackTopic, id, stop)
+	if code := c.brokerOp(ctx, tok, "subscribe to "+ackTopic, timeout); code != ExitOK {
+		done()
+		return nil, nil, code
+	}
+	if code := c.brokerOp(ctx, cl.Publish(cmdTopic, 1, false, payload), "publish to "+cmdTopic, timeout); code != ExitOK {
+		done()
+		return nil, nil, code
+	}
+	return acks, done, ExitOK
+}
+
 // sendOne publishes to one device and waits for its ack.
 func (c *CLI) sendOne(ctx context.Context, o *options, device, id string, payload []byte) int {
 	timeout := o.timeout
 	if timeout == 0 {
 		timeout = DefaultTimeout
 	}
-	cl, code := c.dial(ctx, o)
-	if cl == nil {
-		return code
-	}
-	stop := make(chan struct{})
-	defer cl.Disconnect(250)
-	defer close(stop) // before Disconnect: unblocks the handler
-
 	t := wire.Topics{Root: o.root, ID: device}
-	// Subscribe before publishing: a fast pole could otherwise ack before
-	// we listen, and that ack would be lost (acks are not retained).
-	tok, acks := subscribeAcks(cl, o.root, t.Ack(), id, stop)
-	if code := c.brokerOp(ctx, tok, "subscribe to "+t.Ack(), timeout); code != ExitOK {
+	acks, done, code := c.publishCommand(ctx, o, t.Ack(), t.Cmd(), id, payload, timeout)
+	if code != ExitOK {
 		return code
 	}
-	if code := c.brokerOp(ctx, cl.Publish(t.Cmd(), 1, false, payload), "publish to "+t.Cmd(), timeout); code != ExitOK {
-		return code
-	}
+	defer done()
 	timer := c.Clock.NewTimer(timeout)
 	defer timer.Stop()
 	for {
@@ -286,23 +300,13 @@ func (c *CLI) sendGroup(ctx context.Context, o *options, id string, payload []by
 	if timeout == 0 {
 		timeout = DefaultGroupTimeout
 	}
-	cl, code := c.dial(ctx, o)
-	if cl == nil {
-		return code
-	}
-	stop := make(chan struct{})
-	defer cl.Disconnect(250)
-	defer close(stop)
-
 	ackTopic := wire.DevTopic(o.root, "+", "ack")
 	cmdTopic := wire.Topics{Root: o.root}.GroupCmd(o.group)
-	tok, acks := subscribeAcks(cl, o.root, ackTopic, id, stop)
-	if code := c.brokerOp(ctx, tok, "subscribe to "+ackTopic, timeout); code != ExitOK {
+	acks, done, code := c.publishCommand(ctx, o, ackTopic, cmdTopic, id, payload, timeout)
+	if code != ExitOK {
 		return code
 	}
-	if code := c.brokerOp(ctx, cl.Publish(cmdTopic, 1, false, payload), "publish to "+cmdTopic, timeout); code != ExitOK {
-		return code
-	}
+	defer done()
 	timer := c.Clock.NewTimer(timeout)
 	defer timer.Stop()
 	got := map[string]*ack{}
