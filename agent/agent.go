@@ -78,7 +78,6 @@ type Agent struct {
 	// Everything below is owned by the Run goroutine.
 	zones      map[string]bool
 	volume     int
-	amp        bool
 	acks       []recentAck
 	alarms     map[string]wire.Alarm
 	inputs     map[string]bool
@@ -287,7 +286,7 @@ func (a *Agent) state() wire.State {
 		Version:    a.opts.Version,
 		Zones:      maps.Clone(a.lad.relays),
 		Volume:     a.volume,
-		Amp:        wire.Amp{Power: a.amp},
+		Amp:        wire.Amp{Power: a.lad.amp},
 		Playing:    a.playingDoc(),
 		Queue:      a.queueDoc(),
 		Schedule:   wire.ScheduleInfo{},

@@ -323,9 +323,7 @@ func (a *Agent) startSequence() {
 func (a *Agent) afterWarm() {
 	a.whenQuiet(func() {
 		l := &a.lad
-		if a.applyRelays() {
-			a.publishState()
-		}
+		a.moveRelays()
 		if wait := l.settledAt.Sub(a.clk.Now()); wait > 0 {
 			l.phase = phaseSettling
 			a.arm(wait)
@@ -392,12 +390,7 @@ func (a *Agent) startPlayer() {
 func (a *Agent) goIdle() {
 	l := &a.lad
 	l.phase = phaseIdle
-	a.whenQuiet(func() {
-		l.phase = phaseIdle
-		if a.applyRelays() {
-			a.publishState()
-		}
-	})
+	a.whenQuiet(a.moveRelays)
 	if l.amp && l.holdC == nil {
 		l.holdT = a.clk.NewTimer(time.Duration(a.cfg.Audio.AmpHoldS) * time.Second)
 		l.holdC = l.holdT.C()
@@ -436,7 +429,6 @@ func (a *Agent) setAmp(on bool) {
 		}
 	}
 	l.amp = on
-	a.amp = on
 	if on {
 		l.ampReadyAt = a.clk.Now().Add(time.Duration(a.cfg.Audio.AmpWarmupMS) * time.Millisecond)
 	}
@@ -479,6 +471,14 @@ func (a *Agent) applyRelays() bool {
 	return moved
 }
 
+// moveRelays drives the relays to wantRelays and republishes the state if
+// any moved; the caller guarantees the output is silent.
+func (a *Agent) moveRelays() {
+	if a.applyRelays() {
+		a.publishState()
+	}
+}
+
 // relaysChanged is called when the manual zones changed: relays follow at
 // once when nothing is audible, or after a fade to silence mid-item.
 func (a *Agent) relaysChanged() {
@@ -494,12 +494,7 @@ func (a *Agent) relaysChanged() {
 	case l.phase == phaseSettling:
 		a.afterWarm()
 	default:
-		a.whenQuiet(func() {
-			l.phase = phaseIdle
-			if a.applyRelays() {
-				a.publishState()
-			}
-		})
+		a.whenQuiet(a.moveRelays)
 	}
 }
 
@@ -575,9 +570,7 @@ func (a *Agent) playerEvent(ev player.Event) {
 			// the relays move, settle, and the item fades back in.
 			l.quietAt = a.clk.Now().Add(a.outputLatency())
 			a.whenQuiet(func() {
-				if a.applyRelays() {
-					a.publishState()
-				}
+				a.moveRelays()
 				l.phase = phaseResettle
 				a.arm(max(0, l.settledAt.Sub(a.clk.Now())))
 			})
