@@ -11,11 +11,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/loaxa/loaxa/agent/clock"
+	"github.com/loaxa/loaxa/internal/redact"
+
 	"github.com/loaxa/loaxa/agent/config"
 	"github.com/loaxa/loaxa/agent/wire"
 	"github.com/loaxa/loaxa/audio/player"
 	"github.com/loaxa/loaxa/hal"
+	"github.com/loaxa/loaxa/internal/clock"
 )
 
 // ErrRestart is returned by Run when the operator asked for a restart; the
@@ -211,7 +213,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.notify("READY=1")
 	a.event(wire.EventStarted, map[string]any{"version": a.opts.Version, "power_on": a.cfg.PowerOn, "zones": maps.Clone(a.zones)})
 	a.publishState()
-	a.log.Info("agent running", "id", a.cfg.ID, "zones", a.cfg.ZoneNames(), "broker", redactURL(a.cfg.MQTT.Broker))
+	a.log.Info("agent running", "id", a.cfg.ID, "zones", a.cfg.ZoneNames(), "broker", redact.URL(a.cfg.MQTT.Broker))
 	for !a.restart {
 		select {
 		case <-ctx.Done():

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loaxa/loaxa/agent/mqtttest"
 	"github.com/loaxa/loaxa/agent/wire"
+	"github.com/loaxa/loaxa/internal/mqtttest"
 )
 
 // BenchmarkStreamingFootprint runs the loaxad binary on simulated hardware

@@ -11,12 +11,12 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/loaxa/loaxa/agent"
-	"github.com/loaxa/loaxa/agent/clock"
 	"github.com/loaxa/loaxa/agent/config"
-	"github.com/loaxa/loaxa/agent/daemon"
-	"github.com/loaxa/loaxa/agent/mqtttest"
 	"github.com/loaxa/loaxa/audio"
 	"github.com/loaxa/loaxa/audio/player"
+	"github.com/loaxa/loaxa/internal/clock"
+	"github.com/loaxa/loaxa/internal/daemon"
+	"github.com/loaxa/loaxa/internal/mqtttest"
 	"github.com/loaxa/loaxa/sim"
 )
 

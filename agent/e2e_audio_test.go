@@ -1,7 +1,6 @@
 package agent_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -16,12 +15,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loaxa/loaxa/agent/ctl"
-	"github.com/loaxa/loaxa/agent/mqtttest"
 	"github.com/loaxa/loaxa/agent/wire"
 	"github.com/loaxa/loaxa/audio"
 	"github.com/loaxa/loaxa/audio/dsp"
 	"github.com/loaxa/loaxa/audio/wav"
+	"github.com/loaxa/loaxa/internal/mqtttest"
+	"github.com/loaxa/loaxa/internal/testbin"
 	"github.com/loaxa/loaxa/sim"
 )
 
@@ -387,9 +386,12 @@ func TestE2ELiveFromALaptop(t *testing.T) {
 	until(t, watch, "talk starts", func(m mqtttest.Message) bool {
 		return m.Topic == topics.Event() && strings.Contains(string(m.Payload), `"type":"play.start"`)
 	})
-	var stdout, stderr strings.Builder
-	if code := ctl.Run(context.Background(), []string{"--broker", b.URL(), "live", "commune-hall", rec}, &stdout, &stderr); code != 0 {
-		t.Fatalf("loaxactl live exited %d: %s", code, stderr.String())
+	ctl, err := testbin.Path("loaxactl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(ctl, "--broker", b.URL(), "live", "commune-hall", rec).CombinedOutput(); err != nil {
+		t.Fatalf("loaxactl live: %v: %s", err, out)
 	}
 	end := until(t, watch, "talk ends", func(m mqtttest.Message) bool {
 		return m.Topic == topics.Event() && strings.Contains(string(m.Payload), `"type":"play.end"`) && strings.Contains(string(m.Payload), `"item":"talk"`)

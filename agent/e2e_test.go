@@ -14,17 +14,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/loaxa/loaxa/agent"
-	"github.com/loaxa/loaxa/agent/clock"
 	"github.com/loaxa/loaxa/agent/config"
-	"github.com/loaxa/loaxa/agent/mqtttest"
 	"github.com/loaxa/loaxa/agent/wire"
 	"github.com/loaxa/loaxa/audio/player"
+	"github.com/loaxa/loaxa/internal/clock"
+	"github.com/loaxa/loaxa/internal/mqtttest"
+	"github.com/loaxa/loaxa/internal/testbin"
 	"github.com/loaxa/loaxa/sim"
 )
 
@@ -315,19 +315,6 @@ func TestE2ERetainedCommandNeverObeyed(t *testing.T) {
 	}
 }
 
-var buildOnce = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "loaxad-e2e-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "loaxad")
-	out, err := exec.Command("go", "build", "-o", bin, "../cmd/loaxad").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
-
 // runLoaxad starts the real binary as a subprocess.
 func runLoaxad(t testing.TB, args ...string) *exec.Cmd {
 	t.Helper()
@@ -337,7 +324,7 @@ func runLoaxad(t testing.TB, args ...string) *exec.Cmd {
 // runLoaxadEnv starts the real binary with extra environment variables.
 func runLoaxadEnv(t testing.TB, env []string, args ...string) *exec.Cmd {
 	t.Helper()
-	bin, err := buildOnce()
+	bin, err := testbin.Path("loaxad")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loaxa/loaxa/agent/clock"
 	"github.com/loaxa/loaxa/agent/config"
 	"github.com/loaxa/loaxa/audio"
 	"github.com/loaxa/loaxa/audio/player"
+	"github.com/loaxa/loaxa/internal/clock"
 	"github.com/loaxa/loaxa/sim"
 )
 

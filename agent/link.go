@@ -2,8 +2,6 @@ package agent
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,13 +15,17 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/loaxa/loaxa/internal/mqttc"
+
+	"github.com/loaxa/loaxa/internal/redact"
+
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/loaxa/loaxa/agent/atomicfile"
-	"github.com/loaxa/loaxa/agent/backoff"
-	"github.com/loaxa/loaxa/agent/clock"
 	"github.com/loaxa/loaxa/agent/config"
 	"github.com/loaxa/loaxa/agent/wire"
+	"github.com/loaxa/loaxa/internal/atomicfile"
+	"github.com/loaxa/loaxa/internal/backoff"
+	"github.com/loaxa/loaxa/internal/clock"
 )
 
 // Message is one outgoing MQTT message.
@@ -271,7 +273,7 @@ func (l *Link) Run(ctx context.Context) error {
 		if up {
 			l.reconnects.Add(1)
 		}
-		l.log.Warn("mqtt link down", "broker", redactURL(l.cfg.Broker), "err", err, "retry_ceiling", bo.Ceiling())
+		l.log.Warn("mqtt link down", "broker", redact.URL(l.cfg.Broker), "err", err, "retry_ceiling", bo.Ceiling())
 	}
 }
 
@@ -289,7 +291,7 @@ func (l *Link) session1(ctx context.Context, bo *backoff.Backoff) (up bool, err 
 	tok := c.Connect()
 	if err := waitToken(ctx, tok, nil); err != nil {
 		c.Disconnect(0)
-		return false, fmt.Errorf("connect %s: %w", redactURL(l.cfg.Broker), err)
+		return false, fmt.Errorf("connect %s: %w", redact.URL(l.cfg.Broker), err)
 	}
 	defer c.Disconnect(250)
 	if err := writeSession(l.cfg.SessionFile, session); err != nil {
@@ -311,7 +313,7 @@ func (l *Link) session1(ctx context.Context, bo *backoff.Backoff) (up bool, err 
 	l.tx.Add(1)
 	bo.Reset()
 	l.connected.Store(true)
-	l.log.Info("mqtt link up", "broker", redactURL(l.cfg.Broker), "session", session)
+	l.log.Info("mqtt link up", "broker", redact.URL(l.cfg.Broker), "session", session)
 	l.emit(ctx, LinkEvent{Kind: LinkUp, Session: session})
 	defer func() {
 		l.connected.Store(false)
@@ -421,16 +423,8 @@ func (l *Link) subscribe(ctx context.Context, c mqtt.Client, prev []string, lost
 				filters[t] = 0 // live audio: late is as bad as lost
 			}
 		}
-		tok := c.SubscribeMultiple(filters, nil)
-		if err := waitToken(ctx, tok, lost); err != nil {
+		if err := mqttc.Subscribed(ctx, c.SubscribeMultiple(filters, nil), lost, nil); err != nil {
 			return prev, fmt.Errorf("subscribe %s: %w", strings.Join(add, ", "), err)
-		}
-		if st, ok := tok.(*mqtt.SubscribeToken); ok {
-			for t, code := range st.Result() {
-				if code == 0x80 {
-					return prev, fmt.Errorf("broker refused the subscription to %s", t)
-				}
-			}
 		}
 	}
 	if len(drop) > 0 {
@@ -474,37 +468,17 @@ func (l *Link) options(session uint64, lost chan<- error) (*mqtt.ClientOptions, 
 		o.SetUsername(l.cfg.Username)
 		o.SetPassword(l.cfg.Password)
 	}
-	if strings.HasPrefix(l.cfg.Broker, "tls://") || strings.HasPrefix(l.cfg.Broker, "ssl://") || strings.HasPrefix(l.cfg.Broker, "mqtts://") {
-		tc, err := l.tlsConfig()
+	if mqttc.IsTLS(l.cfg.Broker) {
+		tc, err := mqttc.TLSConfig(mqttc.TLSFiles{
+			CA: l.cfg.CAFile, Cert: l.cfg.CertFile, Key: l.cfg.KeyFile,
+			CAName: "mqtt.ca_file", CertName: "mqtt.cert_file", KeyName: "mqtt.key_file",
+		})
 		if err != nil {
 			return nil, err
 		}
 		o.SetTLSConfig(tc)
 	}
 	return o, nil
-}
-
-func (l *Link) tlsConfig() (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if l.cfg.CAFile != "" {
-		pem, err := os.ReadFile(l.cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("mqtt.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("mqtt.ca_file %s: no PEM certificate in it", l.cfg.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if l.cfg.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(l.cfg.CertFile, l.cfg.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("mqtt.cert_file/key_file: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
 }
 
 // receive is paho's message callback. It copies the message and hands it to
@@ -526,18 +500,9 @@ func (l *Link) receive(_ mqtt.Client, m mqtt.Message) {
 	}
 }
 
-// waitToken waits for a paho token. paho leaves QoS 1 tokens pending when
-// the connection drops (it would resend them itself), so the wait also ends
-// when the connection is lost; lost may be nil before the connection exists.
+// waitToken waits for a paho token, ctx or a lost connection.
 func waitToken(ctx context.Context, t mqtt.Token, lost <-chan error) error {
-	select {
-	case <-t.Done():
-		return t.Error()
-	case err := <-lost:
-		return fmt.Errorf("connection lost: %w", err)
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return mqttc.Wait(ctx, t, lost, nil)
 }
 
 func readSession(path string) uint64 {

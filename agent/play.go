@@ -9,11 +9,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/loaxa/loaxa/agent/clock"
+	"github.com/loaxa/loaxa/internal/redact"
+
 	"github.com/loaxa/loaxa/agent/wire"
 	"github.com/loaxa/loaxa/audio"
 	"github.com/loaxa/loaxa/audio/dsp"
 	"github.com/loaxa/loaxa/audio/player"
+	"github.com/loaxa/loaxa/internal/clock"
 )
 
 // phase is where the output sequence stands.
@@ -198,7 +200,7 @@ func (a *Agent) offer(it *item, replace bool) (any, *wire.Error) {
 			Message: fmt.Sprintf("%s is playing at priority %s; a %s item needs \"until\" to wait for it", cur.ID, cur.Level, it.Level),
 			Result:  map[string]any{"playing": a.playingDoc()}}
 	}
-	a.log.Info("play", "item", it.ID, "source", redactURL(it.Source), "priority", it.Level.String(), "origin", it.Origin)
+	a.log.Info("play", "item", it.ID, "source", redact.URL(it.Source), "priority", it.Level.String(), "origin", it.Origin)
 	a.publishState()
 	if l.cur == it || l.phase == phaseStopping && len(l.queue) > 0 && l.queue[0] == it {
 		// Playing, or about to: what played is fading out for it.
@@ -556,7 +558,7 @@ func (a *Agent) playerEvent(ev player.Event) {
 		reason := "completed"
 		if ev.Err != nil {
 			reason = "failed"
-			a.log.Warn("item failed", "item", it.ID, "source", redactURL(it.Source), "err", ev.Err)
+			a.log.Warn("item failed", "item", it.ID, "source", redact.URL(it.Source), "err", ev.Err)
 		}
 		if l.phase == phaseStopping && l.stopReason != "interrupted" {
 			reason = l.stopReason // it was being stopped or replaced anyway
@@ -754,7 +756,7 @@ func (a *Agent) sourceNote(n note) {
 
 func (a *Agent) playEvent(typ string, it *item, extra map[string]any) {
 	data := map[string]any{
-		"item": it.ID, "cmd_id": it.CmdID, "source": redactURL(it.Source), "priority": it.Level.String(),
+		"item": it.ID, "cmd_id": it.CmdID, "source": redact.URL(it.Source), "priority": it.Level.String(),
 		"origin": it.Origin, "zones": it.Zones,
 	}
 	if it.Title != "" {
@@ -774,7 +776,7 @@ func (a *Agent) playingDoc() *wire.Playing {
 }
 
 func (a *Agent) itemDoc(it *item) *wire.Playing {
-	p := &wire.Playing{Item: it.ID, Source: redactURL(it.Source), Priority: it.Level.String(), Origin: it.Origin, Zones: it.Zones, Title: it.Title}
+	p := &wire.Playing{Item: it.ID, Source: redact.URL(it.Source), Priority: it.Level.String(), Origin: it.Origin, Zones: it.Zones, Title: it.Title}
 	if !it.Since.IsZero() {
 		p.Since = it.Since.UnixMilli()
 	}

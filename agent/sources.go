@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"math"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -208,16 +207,3 @@ func isSeekable(src string) bool {
 }
 
 func liveChannel(src string) (string, bool) { return strings.CutPrefix(src, "live:") }
-
-// redactURL hides the credentials written into a URL (a stream's
-// https://user:secret@host/…, a broker's tcp://user:secret@host) before it
-// is logged or sent: secrets never reach a log line. Other sources pass
-// unchanged.
-func redactURL(src string) string {
-	u, err := url.Parse(src)
-	if err != nil || u.User == nil {
-		return src
-	}
-	u.User = url.User("***")
-	return u.String()
-}

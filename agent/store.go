@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/loaxa/loaxa/agent/atomicfile"
+	"github.com/loaxa/loaxa/internal/atomicfile"
 )
 
 // storeVersion is the schema version of state.json.

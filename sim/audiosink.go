@@ -10,10 +10,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/loaxa/loaxa/agent/clock"
 	"github.com/loaxa/loaxa/audio"
 	"github.com/loaxa/loaxa/audio/dsp"
 	"github.com/loaxa/loaxa/audio/wav"
+	"github.com/loaxa/loaxa/internal/clock"
 )
 
 // SpeakerFile is the name loaxad --sim gives the simulated speaker's

@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/loaxa/loaxa/agent/clock"
 	"github.com/loaxa/loaxa/audio"
 	"github.com/loaxa/loaxa/audio/dsp"
 	"github.com/loaxa/loaxa/audio/tone"
+	"github.com/loaxa/loaxa/internal/clock"
 	"github.com/loaxa/loaxa/sim"
 )
 

@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loaxa/loaxa/agent/clock"
 	"github.com/loaxa/loaxa/audio"
 	"github.com/loaxa/loaxa/audio/dsp"
 	"github.com/loaxa/loaxa/audio/tone"
 	"github.com/loaxa/loaxa/audio/wav"
+	"github.com/loaxa/loaxa/internal/clock"
 )
 
 var stereo48 = audio.Format{Rate: 48000, Channels: 2}

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/loaxa/loaxa/agent/clock"
 	"github.com/loaxa/loaxa/hal"
+	"github.com/loaxa/loaxa/internal/clock"
 	"github.com/loaxa/loaxa/sim"
 )
 

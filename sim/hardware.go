@@ -13,9 +13,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/loaxa/loaxa/agent/atomicfile"
-	"github.com/loaxa/loaxa/agent/clock"
 	"github.com/loaxa/loaxa/hal"
+	"github.com/loaxa/loaxa/internal/atomicfile"
+	"github.com/loaxa/loaxa/internal/clock"
 )
 
 // Names of the files in the simulation directory.

@@ -10,7 +10,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/loaxa/loaxa/agent/atomicfile"
+	"github.com/loaxa/loaxa/internal/atomicfile"
 )
 
 // input is one simulated sense line. Its state is the logical one (true:

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loaxa/loaxa/agent/clock"
 	"github.com/loaxa/loaxa/hal"
+	"github.com/loaxa/loaxa/internal/clock"
 )
 
 var start = time.Date(2025, 6, 1, 5, 30, 0, 0, time.UTC)

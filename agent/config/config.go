@@ -15,11 +15,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/loaxa/loaxa/internal/mqttc"
+
 	"github.com/BurntSushi/toml"
 
-	"github.com/loaxa/loaxa/agent/atomicfile"
 	"github.com/loaxa/loaxa/agent/wire"
 	"github.com/loaxa/loaxa/hal"
+	"github.com/loaxa/loaxa/internal/atomicfile"
 )
 
 // Version is the schema version written into every saved file.
@@ -341,12 +343,10 @@ func checkBroker(u string) error {
 	if u == "embedded" {
 		return nil
 	}
-	for _, p := range []string{"tcp://", "tls://", "ssl://", "mqtt://", "mqtts://"} {
-		if rest, ok := strings.CutPrefix(u, p); ok && rest != "" {
-			return nil
-		}
+	if _, err := mqttc.ParseBroker(u); err != nil {
+		return fmt.Errorf(`%v (or "embedded")`, err)
 	}
-	return fmt.Errorf(`must be tcp://host:port, tls://host:port or "embedded", got %q`, u)
+	return nil
 }
 
 // ZoneNames returns the configured zone names, sorted.
@@ -408,7 +408,13 @@ func (c *Config) Save(path string) error {
 }
 
 func (c *Config) secretsEqual(o *Config) bool {
-	return c.MQTT.Password == o.MQTT.Password && c.Auth.CommandKey == o.Auth.CommandKey
+	a, b := c.Flatten(true), o.Flatten(true)
+	for _, k := range secretKeys {
+		if !jsonEqual(a[k], b[k]) {
+			return false
+		}
+	}
+	return true
 }
 
 // Hash is a short fingerprint of the configuration, secrets excluded, so the

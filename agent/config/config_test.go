@@ -700,7 +700,7 @@ func TestFlattenHidesSecrets(t *testing.T) {
 	if _, ok := flat["hardware.zones.north"]; !ok {
 		t.Error("Flatten(false) has no hardware.zones.north")
 	}
-	if got := c.SecretsSet(); !slices.Equal(got, []string{"mqtt.password", "auth.command_key"}) {
+	if got := c.SecretsSet(); !slices.Equal(got, []string{"auth.command_key", "mqtt.password"}) {
 		t.Errorf("SecretsSet() = %v", got)
 	}
 	if got := config.Default().SecretsSet(); len(got) != 0 {

@@ -4,13 +4,42 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
 )
 
-// secretKeys are never read back nor logged.
-var secretKeys = []string{"mqtt.password", "auth.command_key"}
+// secretKeys are the dotted keys of the fields tagged `secret:"true"`: they
+// are never read back nor logged. The tag is the one place a secret is
+// declared.
+var secretKeys = taggedKeys(reflect.TypeFor[Config](), "")
+
+// taggedKeys walks the struct type t and returns the dotted JSON names of
+// the fields tagged secret:"true".
+func taggedKeys(t reflect.Type, prefix string) []string {
+	var out []string
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.Anonymous {
+			name = ""
+		}
+		key := name
+		if prefix != "" && name != "" {
+			key = prefix + "." + name
+		} else if name == "" {
+			key = prefix
+		}
+		switch {
+		case f.Tag.Get("secret") == "true":
+			out = append(out, key)
+		case f.Type.Kind() == reflect.Struct:
+			out = append(out, taggedKeys(f.Type, key)...)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
 
 // fixedKeys cannot be changed over MQTT: changing them would orphan the pole.
 var fixedKeys = []string{"version", "id", "data_dir"}
@@ -66,13 +95,26 @@ func (c *Config) Flatten(withSecrets bool) map[string]any {
 // a password is set without revealing it.
 func (c *Config) SecretsSet() []string {
 	var out []string
-	if c.MQTT.Password != "" {
-		out = append(out, "mqtt.password")
-	}
-	if c.Auth.CommandKey != "" {
-		out = append(out, "auth.command_key")
+	flat := c.Flatten(true)
+	for _, k := range secretKeys {
+		if v, ok := flat[k]; ok && !isZero(v) {
+			out = append(out, k)
+		}
 	}
 	return out
+}
+
+// isZero reports whether a flattened value is empty ("" or an empty list).
+func isZero(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case string:
+		return x == ""
+	case []any:
+		return len(x) == 0
+	}
+	return false
 }
 
 // With returns a copy of c with the dotted keys of values changed, validated

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/loaxa/loaxa/internal/cputime"
+
 	"github.com/loaxa/loaxa/audio"
 )
 
@@ -303,7 +305,7 @@ func BenchmarkResample(b *testing.B) {
 			b.SetBytes(int64(rt.from * rt.ch * 2))
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			cpu0, ok := threadCPU()
+			cpu0, ok := cputime.Thread()
 			b.ResetTimer()
 			for range b.N {
 				for range 50 {
@@ -311,7 +313,7 @@ func BenchmarkResample(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			if cpu1, ok1 := threadCPU(); ok && ok1 {
+			if cpu1, ok1 := cputime.Thread(); ok && ok1 {
 				b.ReportMetric((cpu1-cpu0).Seconds()/float64(b.N), "cpu-x-realtime")
 			}
 			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "x-realtime")

@@ -9,8 +9,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/loaxa/loaxa/agent/clock"
 	"github.com/loaxa/loaxa/audio"
+	"github.com/loaxa/loaxa/internal/clock"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

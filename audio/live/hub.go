@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/loaxa/loaxa/agent/clock"
 	"github.com/loaxa/loaxa/audio"
+	"github.com/loaxa/loaxa/internal/clock"
 )
 
 // Defaults of Options.

@@ -10,9 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/loaxa/loaxa/agent/clock"
 	"github.com/loaxa/loaxa/audio"
 	"github.com/loaxa/loaxa/audio/dsp"
+	"github.com/loaxa/loaxa/internal/clock"
 )
 
 // Item is one thing to play.

@@ -13,7 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/loaxa/loaxa/agent/clock"
+	"github.com/loaxa/loaxa/internal/clock"
 )
 
 // watchdog cancels a connection's context when its deadline passes: the

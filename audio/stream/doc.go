@@ -19,7 +19,7 @@
 // live stream has no end: when its connection ends, fails or stalls, the
 // Stream connects again and continues with a fresh decoder, so no half frame
 // of the old connection is glued to the new one. Retries wait a full-jitter
-// backoff (agent/backoff) and stop after Options.MaxRetries consecutive
+// backoff (internal/backoff) and stop after Options.MaxRetries consecutive
 // failures; a connection that delivers audio again resets the count.
 // Icecast answers 404 while a mount's encoder is away, and a mobile
 // network's captive portal answers with a page, so during a reconnection
@@ -50,7 +50,7 @@
 // Time spent by the caller between Reads does not count: a Stream that is
 // not read (an item preempted by an emergency) is not declared stalled, and
 // if the server drops it meanwhile, the next Read reconnects or resumes.
-// Both timers run on the injected clock (agent/clock).
+// Both timers run on the injected clock (internal/clock).
 //
 // # Errors
 //

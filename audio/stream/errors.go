@@ -3,9 +3,6 @@ package stream
 import (
 	"errors"
 	"fmt"
-	"net/url"
-	"slices"
-	"strings"
 )
 
 // Sentinel errors, for errors.Is. Errors returned by the package wrap them
@@ -43,25 +40,4 @@ type HTTPError struct {
 
 func (e *HTTPError) Error() string {
 	return fmt.Sprintf("stream %s: server answered %s, want 200 OK", e.URL, e.Status)
-}
-
-// redact renders u for logs and errors: userinfo dropped, query values
-// replaced, because stream URLs of Icecast servers often carry a password
-// or a token.
-func redact(u *url.URL) string {
-	c := *u
-	c.User = nil
-	if c.RawQuery != "" {
-		q := c.Query()
-		keys := make([]string, 0, len(q))
-		for k := range q {
-			keys = append(keys, url.QueryEscape(k)+"=REDACTED")
-		}
-		// Sorted for stable messages; map order is random.
-		slices.Sort(keys)
-		c.RawQuery = strings.Join(keys, "&")
-	}
-	c.Fragment = ""
-	c.RawFragment = ""
-	return c.String()
 }

@@ -15,8 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loaxa/loaxa/audio/mpg123"
 	"go.uber.org/goleak"
+
+	"github.com/loaxa/loaxa/audio/mpg123"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/loaxa/loaxa/agent/clock"
+	"github.com/loaxa/loaxa/internal/clock"
 )
 
 // Defaults for the zero fields of Options.

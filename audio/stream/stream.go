@@ -12,9 +12,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/loaxa/loaxa/agent/backoff"
+	"github.com/loaxa/loaxa/internal/redact"
+
 	"github.com/loaxa/loaxa/audio"
 	"github.com/loaxa/loaxa/audio/mpg123"
+	"github.com/loaxa/loaxa/internal/backoff"
 )
 
 // readChunk is how many compressed bytes one fill reads: about 1 s of
@@ -87,17 +89,17 @@ func Open(ctx context.Context, rawURL string, o Options) (*Stream, error) {
 		return nil, fmt.Errorf("%w: cannot parse it: %v", ErrScheme, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("%w %s: scheme %q, want http or https", ErrScheme, redact(u), u.Scheme)
+		return nil, fmt.Errorf("%w %s: scheme %q, want http or https", ErrScheme, redact.Parsed(u), u.Scheme)
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("%w %s: no host", ErrScheme, redact(u))
+		return nil, fmt.Errorf("%w %s: no host", ErrScheme, redact.Parsed(u))
 	}
 	owned := o.Client == nil
 	o = o.withDefaults()
 	sctx, cancel := context.WithCancelCause(ctx)
 	s := &Stream{
 		url:     u,
-		shown:   redact(u),
+		shown:   redact.Parsed(u),
 		o:       o,
 		ctx:     sctx,
 		cancel:  cancel,

@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loaxa/loaxa/agent/clock"
 	"github.com/loaxa/loaxa/audio"
+	"github.com/loaxa/loaxa/internal/clock"
 )
 
 func TestOpenRejectsBadURLs(t *testing.T) {

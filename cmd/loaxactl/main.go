@@ -5,8 +5,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-
-	"github.com/loaxa/loaxa/agent/ctl"
 )
 
 func main() {
@@ -19,7 +17,7 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	code := ctl.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }

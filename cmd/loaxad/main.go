@@ -7,7 +7,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/loaxa/loaxa/agent/daemon"
+	"github.com/loaxa/loaxa/internal/daemon"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
