@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"sort"
 	"sync"
 	"time"
+
+	"github.com/loaxa/loaxa/agent/ladder"
 
 	"github.com/loaxa/loaxa/internal/redact"
 
@@ -87,9 +88,16 @@ type Agent struct {
 	cmdKey     []byte
 	restart    bool
 	player     *player.Player
-	lad        ladder
 	afterAck   func() // runs once the current command's ack is queued
 	teleTicker clock.Ticker
+
+	// The audio output: the ladder's queue of waiting items, the sequencer
+	// of the item on air, their timers, and sources' reports.
+	queue               *ladder.Queue
+	seq                 *ladder.Sequencer
+	seqTimer, holdTimer clock.Timer
+	seqC, holdC         <-chan time.Time
+	notes               chan note
 
 	closeOnce sync.Once
 }
@@ -128,8 +136,7 @@ func New(opts Options) (*Agent, error) {
 	}
 	a.started = a.clk.Now()
 	a.player = opts.Player
-	a.lad.relays = map[string]bool{}
-	a.lad.notes = make(chan note, 64)
+	a.notes = make(chan note, 64)
 	a.link = opts.Link
 	if a.link == nil {
 		lc := LinkConfigFrom(cfg, opts.Version)
@@ -161,8 +168,9 @@ func New(opts Options) (*Agent, error) {
 			a.raise("hardware", err.Error())
 		}
 		a.zones[z] = on
-		a.lad.relays[z] = on
 	}
+	a.queue = ladder.NewQueue(0)
+	a.seq = ladder.NewSequencer(a.timings(), a.zones, a.zones)
 	a.readInputs(true)
 	if err := a.persist(); err != nil {
 		a.log.Error("cannot save state", "err", err)
@@ -218,8 +226,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			a.notify("STOPPING=1")
-			a.silenceOnExit(playerEvents)
-			a.closeItems("agent_stopped")
+			a.shutdown("agent_stopped", playerEvents)
 			return nil
 		case in := <-a.link.Inbound():
 			a.handle(in)
@@ -238,17 +245,16 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.notify("WATCHDOG=1")
 		case ev := <-playerEvents:
 			a.playerEvent(ev)
-		case <-a.lad.seqC:
+		case <-a.seqC:
 			a.seqFired()
-		case <-a.lad.holdC:
+		case <-a.holdC:
 			a.holdExpired()
-		case n := <-a.lad.notes:
+		case n := <-a.notes:
 			a.sourceNote(n)
 		}
 	}
 	a.notify("STOPPING=1")
-	a.silenceOnExit(playerEvents)
-	a.closeItems("agent_restarted")
+	a.shutdown("agent_restarted", playerEvents)
 	return ErrRestart
 }
 
@@ -269,35 +275,6 @@ func (a *Agent) setZone(name string, on bool) error {
 
 func (a *Agent) persist() error {
 	return saveState(a.cfg.DataDir, persisted{Zones: a.zones, Volume: a.volume, Acks: a.acks})
-}
-
-// state builds the retained state document.
-func (a *Agent) state() wire.State {
-	alarms := make([]wire.Alarm, 0, len(a.alarms))
-	for _, al := range a.alarms {
-		alarms = append(alarms, al)
-	}
-	sort.Slice(alarms, func(i, j int) bool { return alarms[i].Name < alarms[j].Name })
-	var missing map[string]string
-	if len(a.opts.Missing) > 0 {
-		missing = maps.Clone(a.opts.Missing)
-	}
-	return wire.State{
-		TS:         a.clk.Now().UnixMilli(),
-		ID:         a.cfg.ID,
-		Version:    a.opts.Version,
-		Zones:      maps.Clone(a.lad.relays),
-		Volume:     a.volume,
-		Amp:        wire.Amp{Power: a.lad.amp},
-		Playing:    a.playingDoc(),
-		Queue:      a.queueDoc(),
-		Schedule:   wire.ScheduleInfo{},
-		ConfigHash: a.cfg.Hash(),
-		Alarms:     alarms,
-		Groups:     a.cfg.AllGroups(),
-		Inputs:     maps.Clone(a.inputs),
-		Hardware:   missing,
-	}
 }
 
 func (a *Agent) publishState() {

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/loaxa/loaxa/agent/config"
 	"github.com/loaxa/loaxa/agent/wire"
@@ -82,7 +81,7 @@ func (a *Agent) cmdZones(c *wire.Command) (any, *wire.Error) {
 	if e := a.switchZones(want); e != nil {
 		return nil, e
 	}
-	return map[string]any{"zones": maps.Clone(a.lad.relays), "manual": maps.Clone(a.zones)}, nil
+	return map[string]any{"zones": a.seq.Relays(), "manual": maps.Clone(a.zones)}, nil
 }
 
 // switchZones makes want the manual zones. With nothing audible the relays
@@ -100,43 +99,48 @@ func (a *Agent) switchZones(want map[string]bool) *wire.Error {
 			return wire.Errf(wire.CodeUnsupported, "zone %s has no relay driver on this pole (%s); no zone was changed", z, a.missingSummary())
 		}
 	}
-	relaysBefore := maps.Clone(a.lad.relays)
+	now := a.clk.Now()
+	if !a.seq.Quiet(now) {
+		a.zones = want
+		if err := a.persist(); err != nil {
+			a.zones = before
+			return wire.Errf(wire.CodeInternal, "cannot save the new zone state (%v); no zone was changed", err)
+		}
+		a.apply(a.seq.SetManual(now, want))
+		a.publishState()
+		return nil
+	}
+	relaysBefore := a.seq.Relays()
+	relays := maps.Clone(relaysBefore)
 	rollback := func() {
 		for z, on := range relaysBefore {
-			if a.lad.relays[z] != on {
+			if relays[z] != on {
 				if err := a.setZone(z, on); err != nil {
 					a.log.Error("cannot restore relay after a failed command", "zone", z, "err", err)
 				}
 			}
 		}
-		a.lad.relays = relaysBefore
-		a.zones = before
 	}
-	a.zones = want
-	quiet := a.lad.phase == phaseIdle && !a.clk.Now().Before(a.lad.quietAt)
-	if quiet {
-		target := a.wantRelays()
-		for _, z := range a.cfg.ZoneNames() {
-			if target[z] == a.lad.relays[z] {
-				continue
-			}
-			if err := a.setZone(z, target[z]); err != nil {
-				a.lad.relays[z] = target[z] // may be half-switched: put it back too
-				rollback()
-				a.raise("hardware", err.Error())
-				return wire.Errf(wire.CodeInternal, "%v; no zone was changed", err)
-			}
-			a.lad.relays[z] = target[z]
-			a.lad.settledAt = a.clk.Now().Add(time.Duration(a.cfg.Audio.RelaySettleMS) * time.Millisecond)
+	// Nothing is on air: the relays are exactly the manual zones.
+	for _, z := range a.cfg.ZoneNames() {
+		if want[z] == relays[z] {
+			continue
+		}
+		relays[z] = want[z] // a failed switch may be half done: put it back too
+		if err := a.setZone(z, want[z]); err != nil {
+			rollback()
+			a.raise("hardware", err.Error())
+			return wire.Errf(wire.CodeInternal, "%v; no zone was changed", err)
 		}
 	}
+	a.zones = want
 	if err := a.persist(); err != nil {
 		rollback()
+		a.zones = before
 		return wire.Errf(wire.CodeInternal, "cannot save the new zone state (%v); no zone was changed", err)
 	}
-	if !quiet {
-		a.relaysChanged()
-	}
+	a.seq.Moved(now, relays)
+	a.apply(a.seq.SetManual(now, want))
 	a.publishState()
 	return nil
 }
@@ -161,7 +165,7 @@ func (a *Agent) cmdVolume(c *wire.Command) (any, *wire.Error) {
 			a.volume = old
 			return nil, wire.Errf(wire.CodeInternal, "cannot save the volume (%v); it is still %d", err, old)
 		}
-		if it := a.lad.cur; it != nil && a.player != nil {
+		if it := a.seq.Item(); it != nil && a.player != nil {
 			a.player.SetGain(a.itemGain(it)) // ramped: no click
 		}
 		a.publishState()
@@ -267,6 +271,7 @@ func (a *Agent) cmdConfigSet(c *wire.Command) (any, *wire.Error) {
 	if old.LogLevel != live.LogLevel && a.opts.SetLogLevel != nil {
 		a.opts.SetLogLevel(live.LogLevel)
 	}
+	a.seq.SetTimings(a.timings())
 	a.applyAuth()
 	restart := a.pendingRestart()
 	if len(changed) > 0 {

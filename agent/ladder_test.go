@@ -9,10 +9,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/loaxa/loaxa/agent/config"
@@ -247,46 +249,48 @@ func playCmd(id, args string) string {
 }
 
 func TestPlaySequencesAmplifierRelaysAndAudio(t *testing.T) {
-	p := runPole(t, nil)
-	ack := p.do(t, playCmd("p1", `{"source":"file:1000","zones":["z1","z2"]}`))
-	if !ack.OK || !strings.Contains(ack.raw, `"status":"playing"`) {
-		t.Fatalf("ack %s", ack.raw)
-	}
-	p.waitEvent(t, "play.end", "p1")
-	p.waitMsg(t, "amp off after hold", func(m Message) bool {
-		return m.Topic == p.topics.State() && strings.Contains(string(m.Payload), `"amp":{"power":false}`) && strings.Contains(string(m.Payload), `"playing":null`)
-	})
-	tr := p.sim.Transitions()
-	var order []string
-	for _, x := range tr {
-		order = append(order, fmt.Sprintf("%s=%v", x.Output, x.On))
-	}
-	want := "amp=true zone z1=true zone z2=true zone z1=false zone z2=false amp=false"
-	if strings.Join(order, " ") != want {
-		t.Fatalf("switching order:\n got %s\nwant %s", strings.Join(order, " "), want)
-	}
-	// The audio level at each switch: silence, always.
-	samples, _ := p.sink.snapshot()
-	for _, x := range tr {
-		pos := p.sink.posAt(x.Time)
-		lo, hi := max(0, pos-96), min(len(samples), pos+96)
-		if lvl := dsp.Peak(samples[lo:hi]); lvl > -40 {
-			t.Errorf("%s switched to %v with the output at %.1f dBFS", x.Output, x.On, lvl)
+	synctest.Test(t, func(t *testing.T) {
+		p := runPole(t, nil)
+		ack := p.do(t, playCmd("p1", `{"source":"file:1000","zones":["z1","z2"]}`))
+		if !ack.OK || !strings.Contains(ack.raw, `"status":"playing"`) {
+			t.Fatalf("ack %s", ack.raw)
 		}
-	}
-	// What was heard: one second of 1 kHz (the file), faded in and out
-	// without a click.
-	heard := trimSilence(samples)
-	if d := float64(len(heard)) / float64(outFormat.Rate*outFormat.Channels); math.Abs(d-2) > 0.05 {
-		t.Errorf("heard %.3f s, want 2 s", d)
-	}
-	if a := dsp.Goertzel(heard[len(heard)/4:len(heard)*3/4], outFormat, 1000); math.Abs(a-dsp.Gain(60)*0.5) > 0.01 {
-		t.Errorf("1 kHz at %.4f, want %.4f (volume 60)", a, dsp.Gain(60)*0.5)
-	}
-	bound := int(math.Ceil(2*math.Pi*1000/48000*0.5*32767*dsp.Gain(60))) + 2
-	if s := dsp.MaxStep(samples, 2); s > bound {
-		t.Errorf("a click: sample step %d > %d", s, bound)
-	}
+		p.waitEvent(t, "play.end", "p1")
+		p.waitMsg(t, "amp off after hold", func(m Message) bool {
+			return m.Topic == p.topics.State() && strings.Contains(string(m.Payload), `"amp":{"power":false}`) && strings.Contains(string(m.Payload), `"playing":null`)
+		})
+		tr := p.sim.Transitions()
+		var order []string
+		for _, x := range tr {
+			order = append(order, fmt.Sprintf("%s=%v", x.Output, x.On))
+		}
+		want := "amp=true zone z1=true zone z2=true zone z1=false zone z2=false amp=false"
+		if strings.Join(order, " ") != want {
+			t.Fatalf("switching order:\n got %s\nwant %s", strings.Join(order, " "), want)
+		}
+		// The audio level at each switch: silence, always.
+		samples, _ := p.sink.snapshot()
+		for _, x := range tr {
+			pos := p.sink.posAt(x.Time)
+			lo, hi := max(0, pos-96), min(len(samples), pos+96)
+			if lvl := dsp.Peak(samples[lo:hi]); lvl > -40 {
+				t.Errorf("%s switched to %v with the output at %.1f dBFS", x.Output, x.On, lvl)
+			}
+		}
+		// What was heard: one second of 1 kHz (the file), faded in and out
+		// without a click.
+		heard := trimSilence(samples)
+		if d := float64(len(heard)) / float64(outFormat.Rate*outFormat.Channels); math.Abs(d-2) > 0.05 {
+			t.Errorf("heard %.3f s, want 2 s", d)
+		}
+		if a := dsp.Goertzel(heard[len(heard)/4:len(heard)*3/4], outFormat, 1000); math.Abs(a-dsp.Gain(60)*0.5) > 0.01 {
+			t.Errorf("1 kHz at %.4f, want %.4f (volume 60)", a, dsp.Gain(60)*0.5)
+		}
+		bound := int(math.Ceil(2*math.Pi*1000/48000*0.5*32767*dsp.Gain(60))) + 2
+		if s := dsp.MaxStep(samples, 2); s > bound {
+			t.Errorf("a click: sample step %d > %d", s, bound)
+		}
+	})
 }
 
 // trimSilence drops leading and trailing digital silence.
@@ -302,167 +306,181 @@ func trimSilence(s []int16) []int16 {
 }
 
 func TestEmergencyPreemptsAndNormalResumes(t *testing.T) {
-	p := runPole(t, nil)
-	p.do(t, playCmd("n1", `{"source":"tone:440","duration_s":60,"priority":"normal"}`))
-	p.waitMsg(t, "n1 audible", func(m Message) bool {
-		return m.Topic == p.topics.State() && strings.Contains(string(m.Payload), `"item":"n1"`) && !strings.Contains(string(m.Payload), `"since":0`)
-	})
-	time.Sleep(300 * time.Millisecond) // let some of n1 be heard
-	sent := time.Now()
-	ack := p.do(t, playCmd("e1", `{"source":"tone:1000","duration_s":0.5,"priority":"emergency","volume":10}`))
-	if !strings.Contains(ack.raw, `"status":"playing"`) {
-		t.Fatalf("emergency ack %s", ack.raw)
-	}
-	p.waitEvent(t, "play.interrupted", "n1")
-	p.waitEvent(t, "play.end", "e1")
-	start := p.waitEvent(t, "play.start", "n1") // the resume
-	if start["resumed"] != true {
-		t.Errorf("n1 restarted from the beginning: %v", start)
-	}
-	time.Sleep(200 * time.Millisecond)
-	samples, _ := p.sink.snapshot()
-	// Audio time from the command to the first emergency sample: count the
-	// samples written after the command until the 1 kHz tone appears.
-	from := p.sink.posAt(sent)
-	block := 960
-	first := -1
-	for i := from; i+block <= len(samples); i += block {
-		if dsp.Goertzel(samples[i:i+block], outFormat, 1000) > 0.05 {
-			first = i
-			break
+	synctest.Test(t, func(t *testing.T) {
+		p := runPole(t, nil)
+		p.do(t, playCmd("n1", `{"source":"tone:440","duration_s":60,"priority":"normal"}`))
+		p.waitMsg(t, "n1 audible", func(m Message) bool {
+			return m.Topic == p.topics.State() && strings.Contains(string(m.Payload), `"item":"n1"`) && !strings.Contains(string(m.Payload), `"since":0`)
+		})
+		time.Sleep(300 * time.Millisecond) // let some of n1 be heard
+		sent := time.Now()
+		ack := p.do(t, playCmd("e1", `{"source":"tone:1000","duration_s":0.5,"priority":"emergency","volume":10}`))
+		if !strings.Contains(ack.raw, `"status":"playing"`) {
+			t.Fatalf("emergency ack %s", ack.raw)
 		}
-	}
-	if first < 0 {
-		t.Fatal("emergency tone never heard")
-	}
-	if ms := float64(first-from) / float64(outFormat.Rate*outFormat.Channels) * 1000; ms > 150 {
-		t.Errorf("emergency audible %.0f ms of audio after its command, want at most 150", ms)
-	}
-	// An emergency plays at no less than emergency_min_volume (80), even
-	// when asked for 10.
-	mid := first + outFormat.Rate*outFormat.Channels/4
-	if a := dsp.Goertzel(samples[mid:mid+9600], outFormat, 1000); math.Abs(a-0.5*dsp.Gain(80)) > 0.02 {
-		t.Errorf("emergency at amplitude %.3f, want %.3f", a, 0.5*dsp.Gain(80))
-	}
-	// After it, the 440 Hz normal item is heard again.
-	tail := samples[len(samples)-9600:]
-	if dsp.Goertzel(tail, outFormat, 440) < 0.25*dsp.Gain(60) {
-		t.Error("normal item not heard after the emergency")
-	}
+		p.waitEvent(t, "play.interrupted", "n1")
+		p.waitEvent(t, "play.end", "e1")
+		start := p.waitEvent(t, "play.start", "n1") // the resume
+		if start["resumed"] != true {
+			t.Errorf("n1 restarted from the beginning: %v", start)
+		}
+		time.Sleep(200 * time.Millisecond)
+		samples, _ := p.sink.snapshot()
+		// Audio time from the command to the first emergency sample: count the
+		// samples written after the command until the 1 kHz tone appears.
+		from := p.sink.posAt(sent)
+		block := 960
+		first := -1
+		for i := from; i+block <= len(samples); i += block {
+			if dsp.Goertzel(samples[i:i+block], outFormat, 1000) > 0.05 {
+				first = i
+				break
+			}
+		}
+		if first < 0 {
+			t.Fatal("emergency tone never heard")
+		}
+		if ms := float64(first-from) / float64(outFormat.Rate*outFormat.Channels) * 1000; ms > 150 {
+			t.Errorf("emergency audible %.0f ms of audio after its command, want at most 150", ms)
+		}
+		// An emergency plays at no less than emergency_min_volume (80), even
+		// when asked for 10.
+		mid := first + outFormat.Rate*outFormat.Channels/4
+		if a := dsp.Goertzel(samples[mid:mid+9600], outFormat, 1000); math.Abs(a-0.5*dsp.Gain(80)) > 0.02 {
+			t.Errorf("emergency at amplitude %.3f, want %.3f", a, 0.5*dsp.Gain(80))
+		}
+		// After it, the 440 Hz normal item is heard again.
+		tail := samples[len(samples)-9600:]
+		if dsp.Goertzel(tail, outFormat, 440) < 0.25*dsp.Gain(60) {
+			t.Error("normal item not heard after the emergency")
+		}
+	})
 }
 
 func TestLadderQueuesRefusesAndStops(t *testing.T) {
-	p := runPole(t, nil)
-	p.do(t, playCmd("a", `{"source":"tone:500","duration_s":30,"priority":"priority"}`))
-	tests := []struct {
-		id, args, want string
-	}{
-		{"b", `{"source":"tone:600","priority":"normal"}`, `"code":"busy"`},
-		{"c", fmt.Sprintf(`{"source":"tone:600","priority":"normal","until":%d}`, time.Now().Add(time.Hour).UnixMilli()), `"status":"queued"`},
-		{"d", `{"source":"tone:700","priority":"priority"}`, `"position":1,"status":"queued"`},
-		{"e", `{"source":"tone:800","priority":"priority","origin":"province"}`, `"status":"playing"`},
-		{"f", `{"source":"ftp://x/y.mp3"}`, "unknown source scheme"},
-		{"g", `{"source":"tone:700","priority":"urgent"}`, "urgent"},
-		{"h", `{"source":"tone:700","zones":["z9"]}`, `unknown zone \"z9\"`},
-		{"i", `{"source":"file:../etc/passwd"}`, "invalid media name"},
-		{"j", fmt.Sprintf(`{"source":"tone:700","until":%d}`, time.Now().Add(-time.Hour).UnixMilli()), `"code":"expired"`},
-	}
-	for _, tt := range tests {
-		ack := p.do(t, playCmd(tt.id, tt.args))
-		if !strings.Contains(ack.raw, tt.want) {
-			t.Errorf("play %s: ack %s, want %s", tt.id, ack.raw, tt.want)
+	synctest.Test(t, func(t *testing.T) {
+		p := runPole(t, nil)
+		p.do(t, playCmd("a", `{"source":"tone:500","duration_s":30,"priority":"priority"}`))
+		tests := []struct {
+			id, args, want string
+		}{
+			{"b", `{"source":"tone:600","priority":"normal"}`, `"code":"busy"`},
+			{"c", fmt.Sprintf(`{"source":"tone:600","priority":"normal","until":%d}`, time.Now().Add(time.Hour).UnixMilli()), `"status":"queued"`},
+			{"d", `{"source":"tone:700","priority":"priority"}`, `"position":1,"status":"queued"`},
+			{"e", `{"source":"tone:800","priority":"priority","origin":"province"}`, `"status":"playing"`},
+			{"f", `{"source":"ftp://x/y.mp3"}`, "unknown source scheme"},
+			{"g", `{"source":"tone:700","priority":"urgent"}`, "urgent"},
+			{"h", `{"source":"tone:700","zones":["z9"]}`, `unknown zone \"z9\"`},
+			{"i", `{"source":"file:../etc/passwd"}`, "invalid media name"},
+			{"j", fmt.Sprintf(`{"source":"tone:700","until":%d}`, time.Now().Add(-time.Hour).UnixMilli()), `"code":"expired"`},
 		}
-	}
-	busy := p.do(t, playCmd("k", `{"source":"tone:600","priority":"background"}`))
-	if !strings.Contains(busy.raw, `"playing":{"item":"e"`) {
-		t.Errorf("busy does not name what plays: %s", busy.raw)
-	}
-	st := p.do(t, `{"id":"s1","cmd":"status"}`)
-	var doc struct {
-		Result wire.State `json:"result"`
-	}
-	json.Unmarshal([]byte(st.raw), &doc)
-	var q []string
-	for _, it := range doc.Result.Queue {
-		q = append(q, it.Item)
-	}
-	// e (province) took over from a; a waits before d (same level, earlier);
-	// c waits for its window.
-	if got := strings.Join(q, ","); got != "a,d,c" {
-		t.Errorf("queue %s, want a,d,c", got)
-	}
-	if ack := p.do(t, `{"id":"s2","cmd":"stop","args":{"priority":"priority"}}`); !strings.Contains(ack.raw, `"stopped":["a","d","e"]`) && !strings.Contains(ack.raw, `"stopped":["a","d","e"]`) {
-		t.Errorf("stop priority: %s", ack.raw)
-	}
-	p.waitEvent(t, "play.start", "c")
-	if ack := p.do(t, `{"id":"s3","cmd":"stop","args":{}}`); !strings.Contains(ack.raw, `"stopped":["c"]`) {
-		t.Errorf("stop all: %s", ack.raw)
-	}
-	p.waitMsg(t, "idle", func(m Message) bool {
-		return m.Topic == p.topics.State() && strings.Contains(string(m.Payload), `"playing":null,"queue":[]`)
+		for _, tt := range tests {
+			ack := p.do(t, playCmd(tt.id, tt.args))
+			if !strings.Contains(ack.raw, tt.want) {
+				t.Errorf("play %s: ack %s, want %s", tt.id, ack.raw, tt.want)
+			}
+		}
+		busy := p.do(t, playCmd("k", `{"source":"tone:600","priority":"background"}`))
+		if !strings.Contains(busy.raw, `"playing":{"item":"e"`) {
+			t.Errorf("busy does not name what plays: %s", busy.raw)
+		}
+		st := p.do(t, `{"id":"s1","cmd":"status"}`)
+		var doc struct {
+			Result wire.State `json:"result"`
+		}
+		json.Unmarshal([]byte(st.raw), &doc)
+		var q []string
+		for _, it := range doc.Result.Queue {
+			q = append(q, it.Item)
+		}
+		// e (province) took over from a; a waits before d (same level, earlier);
+		// c waits for its window.
+		if got := strings.Join(q, ","); got != "a,d,c" {
+			t.Errorf("queue %s, want a,d,c", got)
+		}
+		// Every priority item goes, on air or waiting, and nothing else.
+		ack := p.do(t, `{"id":"s2","cmd":"stop","args":{"priority":"priority"}}`)
+		var res struct{ Stopped []string }
+		json.Unmarshal(ack.Result, &res)
+		if slices.Sort(res.Stopped); !ack.OK || strings.Join(res.Stopped, ",") != "a,d,e" {
+			t.Errorf("stop priority: %s, want a, d and e stopped", ack.raw)
+		}
+		p.waitEvent(t, "play.start", "c")
+		if ack := p.do(t, `{"id":"s3","cmd":"stop","args":{}}`); !strings.Contains(ack.raw, `"stopped":["c"]`) {
+			t.Errorf("stop all: %s", ack.raw)
+		}
+		p.waitMsg(t, "idle", func(m Message) bool {
+			return m.Topic == p.topics.State() && strings.Contains(string(m.Payload), `"playing":null,"queue":[]`)
+		})
 	})
 }
 
 func TestZonesChangeMidItemSwitchesAtSilence(t *testing.T) {
-	p := runPole(t, nil)
-	p.do(t, playCmd("m", `{"source":"tone:440","duration_s":30,"zones":["z1"]}`))
-	p.waitEvent(t, "play.start", "m")
-	time.Sleep(200 * time.Millisecond)
-	if ack := p.do(t, `{"id":"z","cmd":"zones","args":{"on":["z3"]}}`); !ack.OK {
-		t.Fatal(ack.raw)
-	}
-	p.waitMsg(t, "z3 on", func(m Message) bool {
-		return m.Topic == p.topics.State() && strings.Contains(string(m.Payload), `"z3":true`)
+	synctest.Test(t, func(t *testing.T) {
+		p := runPole(t, nil)
+		p.do(t, playCmd("m", `{"source":"tone:440","duration_s":30,"zones":["z1"]}`))
+		p.waitEvent(t, "play.start", "m")
+		time.Sleep(200 * time.Millisecond)
+		if ack := p.do(t, `{"id":"z","cmd":"zones","args":{"on":["z3"]}}`); !ack.OK {
+			t.Fatal(ack.raw)
+		}
+		p.waitMsg(t, "z3 on", func(m Message) bool {
+			return m.Topic == p.topics.State() && strings.Contains(string(m.Payload), `"z3":true`)
+		})
+		// The item fades back in after the switch.
+		var samples []int16
+		back := false
+		for deadline := time.Now().Add(10 * time.Second); !back && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			samples, _ = p.sink.snapshot()
+			back = dsp.Goertzel(samples[len(samples)-9600:], outFormat, 440) > 0.25*dsp.Gain(60)
+		}
+		if !back {
+			t.Error("the item did not come back after the relay switch")
+		}
+		for _, x := range p.sim.Transitions() {
+			if x.Output != "zone z3" {
+				continue
+			}
+			pos := p.sink.posAt(x.Time)
+			if lvl := dsp.Peak(samples[max(0, pos-96):min(len(samples), pos+96)]); lvl > -40 {
+				t.Errorf("z3 switched under signal: %.1f dBFS", lvl)
+			}
+		}
 	})
-	// The item fades back in after the switch.
-	var samples []int16
-	back := false
-	for deadline := time.Now().Add(10 * time.Second); !back && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		samples, _ = p.sink.snapshot()
-		back = dsp.Goertzel(samples[len(samples)-9600:], outFormat, 440) > 0.25*dsp.Gain(60)
-	}
-	if !back {
-		t.Error("the item did not come back after the relay switch")
-	}
-	for _, x := range p.sim.Transitions() {
-		if x.Output != "zone z3" {
-			continue
-		}
-		pos := p.sink.posAt(x.Time)
-		if lvl := dsp.Peak(samples[max(0, pos-96):min(len(samples), pos+96)]); lvl > -40 {
-			t.Errorf("z3 switched under signal: %.1f dBFS", lvl)
-		}
-	}
 }
 
 func TestReplaceTakesOverAheadOfTheQueue(t *testing.T) {
-	p := runPole(t, nil)
-	p.do(t, playCmd("a", `{"source":"tone:500","duration_s":30}`))
-	p.do(t, playCmd("b", `{"source":"tone:600","duration_s":30}`))
-	ack := p.do(t, playCmd("c", `{"source":"tone:700","duration_s":30,"replace":true}`))
-	if !strings.Contains(ack.raw, `"status":"playing"`) {
-		t.Fatalf("replace ack %s", ack.raw)
-	}
-	p.waitEvent(t, "play.start", "c")
-	if end := p.pastEvent("play.end", "a"); end == nil || end["reason"] != "replaced" {
-		t.Errorf("a ended %v", end)
-	}
-	st := p.do(t, `{"id":"s","cmd":"status"}`)
-	if !strings.Contains(st.raw, `"playing":{"item":"c"`) || !strings.Contains(st.raw, `"queue":[{"item":"b"`) {
-		t.Errorf("after replace: %s", st.raw)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		p := runPole(t, nil)
+		p.do(t, playCmd("a", `{"source":"tone:500","duration_s":30}`))
+		p.do(t, playCmd("b", `{"source":"tone:600","duration_s":30}`))
+		ack := p.do(t, playCmd("c", `{"source":"tone:700","duration_s":30,"replace":true}`))
+		if !strings.Contains(ack.raw, `"status":"playing"`) {
+			t.Fatalf("replace ack %s", ack.raw)
+		}
+		p.waitEvent(t, "play.start", "c")
+		if end := p.pastEvent("play.end", "a"); end == nil || end["reason"] != "replaced" {
+			t.Errorf("a ended %v", end)
+		}
+		st := p.do(t, `{"id":"s","cmd":"status"}`)
+		if !strings.Contains(st.raw, `"playing":{"item":"c"`) || !strings.Contains(st.raw, `"queue":[{"item":"b"`) {
+			t.Errorf("after replace: %s", st.raw)
+		}
+	})
 }
 
 func TestStoppingTheAgentClosesEveryItem(t *testing.T) {
-	p := runPole(t, nil)
-	p.do(t, playCmd("a", `{"source":"tone:500","duration_s":30}`))
-	p.do(t, playCmd("b", `{"source":"tone:600","duration_s":30}`))
-	p.cancel()
-	<-p.done
-	p.done <- nil
-	for _, id := range []string{"a", "b"} {
-		if end := p.waitEvent(t, "play.end", id); end["reason"] != "agent_stopped" {
-			t.Errorf("%s: %v", id, end)
+	synctest.Test(t, func(t *testing.T) {
+		p := runPole(t, nil)
+		p.do(t, playCmd("a", `{"source":"tone:500","duration_s":30}`))
+		p.do(t, playCmd("b", `{"source":"tone:600","duration_s":30}`))
+		p.cancel()
+		<-p.done
+		p.done <- nil
+		for _, id := range []string{"a", "b"} {
+			if end := p.waitEvent(t, "play.end", id); end["reason"] != "agent_stopped" {
+				t.Errorf("%s: %v", id, end)
+			}
 		}
-	}
+	})
 }

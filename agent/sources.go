@@ -3,10 +3,14 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/loaxa/loaxa/audio/media"
 
 	"github.com/loaxa/loaxa/audio"
 )
@@ -207,3 +211,56 @@ func isSeekable(src string) bool {
 }
 
 func liveChannel(src string) (string, bool) { return strings.CutPrefix(src, "live:") }
+
+var (
+	itemRE    = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
+	channelRE = regexp.MustCompile(`^[a-z0-9-]{3,64}$`) // the alphabet of ids and groups
+)
+
+// checkSource validates a play source before anything is opened, so a typo
+// is a bad_args ack rather than a failure event later.
+func checkSource(src string) error {
+	scheme, rest, ok := strings.Cut(src, ":")
+	if !ok {
+		return fmt.Errorf("source %q has no scheme; use https://…, http://…, file:NAME, live:CHANNEL or tone:HZ", truncate(src, 80))
+	}
+	switch scheme {
+	case "http", "https":
+		if !strings.HasPrefix(rest, "//") || len(rest) < 3 {
+			return fmt.Errorf("source %q is not a URL", truncate(src, 80))
+		}
+	case "file":
+		if err := media.ValidName(rest); err != nil {
+			return fmt.Errorf("file name %q: %v", truncate(rest, 80), err)
+		}
+	case "live":
+		if !channelRE.MatchString(rest) {
+			return fmt.Errorf("live channel %q must be 3-64 chars of a-z 0-9 -", truncate(rest, 80))
+		}
+	case "tone":
+		hz, err := strconv.ParseFloat(rest, 64)
+		if err != nil || hz < 20 || hz > 20000 {
+			return fmt.Errorf("tone frequency %q must be 20..20000 Hz", truncate(rest, 20))
+		}
+	default:
+		return fmt.Errorf("unknown source scheme %q; use https, http, file, live or tone", truncate(scheme, 20))
+	}
+	return nil
+}
+
+// SourceRequest asks the daemon's opener for an item's audio.
+type SourceRequest struct {
+	Source string
+	Format audio.Format
+	Item   string
+	// Notify reports what happens to the source (a stream reconnecting, a
+	// new title, a live channel gone silent) as an MQTT event; it may be
+	// called from any goroutine until the source is closed.
+	Notify func(kind string, data map[string]any)
+}
+
+// SourceOpener opens a play source in the output format. It runs in the
+// player's reader goroutine and must honour ctx.
+type SourceOpener func(ctx context.Context, req SourceRequest) (audio.Source, error)
+
+var errNoOpener = errors.New("no source opener configured")

@@ -1,0 +1,79 @@
+package agent
+
+import (
+	"maps"
+	"slices"
+
+	"github.com/loaxa/loaxa/agent/ladder"
+	"github.com/loaxa/loaxa/agent/wire"
+	"github.com/loaxa/loaxa/internal/redact"
+)
+
+// This file builds the documents the agent publishes: the retained state
+// and the play.* events.
+
+// state builds the retained state document.
+func (a *Agent) state() wire.State {
+	alarms := make([]wire.Alarm, 0, len(a.alarms))
+	for _, name := range slices.Sorted(maps.Keys(a.alarms)) {
+		alarms = append(alarms, a.alarms[name])
+	}
+	var missing map[string]string
+	if len(a.opts.Missing) > 0 {
+		missing = maps.Clone(a.opts.Missing)
+	}
+	return wire.State{
+		TS:         a.clk.Now().UnixMilli(),
+		ID:         a.cfg.ID,
+		Version:    a.opts.Version,
+		Zones:      a.seq.Relays(),
+		Volume:     a.volume,
+		Amp:        wire.Amp{Power: a.seq.Amp()},
+		Playing:    a.playingDoc(),
+		Queue:      a.queueDoc(),
+		Schedule:   wire.ScheduleInfo{},
+		ConfigHash: a.cfg.Hash(),
+		Alarms:     alarms,
+		Groups:     a.cfg.AllGroups(),
+		Inputs:     maps.Clone(a.inputs),
+		Hardware:   missing,
+	}
+}
+
+// playingDoc is the state's "playing" object.
+func (a *Agent) playingDoc() *wire.Playing {
+	it := a.seq.Item()
+	if it == nil {
+		return nil
+	}
+	return itemDoc(it)
+}
+
+func itemDoc(it *ladder.Item) *wire.Playing {
+	p := &wire.Playing{Item: it.ID, Source: redact.URL(it.Source), Priority: it.Level.String(), Origin: it.Origin, Zones: it.Zones, Title: it.Title}
+	if !it.Since.IsZero() {
+		p.Since = it.Since.UnixMilli()
+	}
+	return p
+}
+
+func (a *Agent) queueDoc() []wire.Playing {
+	out := make([]wire.Playing, 0, a.queue.Len())
+	for _, it := range a.queue.Items() {
+		out = append(out, *itemDoc(it))
+	}
+	return out
+}
+
+// playEvent publishes a play.* event about an item.
+func (a *Agent) playEvent(typ string, it *ladder.Item, extra map[string]any) {
+	data := map[string]any{
+		"item": it.ID, "cmd_id": it.CmdID, "source": redact.URL(it.Source), "priority": it.Level.String(),
+		"origin": it.Origin, "zones": it.Zones,
+	}
+	if it.Title != "" {
+		data["title"] = it.Title
+	}
+	maps.Copy(data, extra)
+	a.event(typ, data)
+}
