@@ -129,6 +129,29 @@ func readSpeaker(t *testing.T, dir string) ([]int16, audio.Format) {
 	}
 }
 
+// waitSpeakerGrows waits until the simulated speaker of the pole in dir has
+// played d more audio (its WAV file grows as it plays, in real time).
+func waitSpeakerGrows(t *testing.T, dir string, d time.Duration) {
+	t.Helper()
+	path := filepath.Join(dir, "sim", sim.SpeakerFile)
+	size := func() int64 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return 0
+		}
+		return fi.Size()
+	}
+	const bytesPerSecond = 48000 * 2 * 2 // the default output format, s16
+	want := size() + int64(d.Seconds()*bytesPerSecond)
+	deadline := time.Now().Add(2*d + mqtttest.WaitTimeout)
+	for size() < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("the speaker did not play %v of audio", d)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // TestE2EInterruptedFileResumesWithoutGapOrRepeat plays a cached MP3, cuts
 // in with an emergency, and checks that the file's audio was heard exactly
 // once: as long as the file, no more (a repeat), no less (a gap).
@@ -159,7 +182,7 @@ func TestE2EInterruptedFileResumesWithoutGapOrRepeat(t *testing.T) {
 	until(t, watch, "bulletin audible", func(m mqtttest.Message) bool {
 		return m.Topic == topics.State() && strings.Contains(string(m.Payload), `"item":"bulletin"`) && !strings.Contains(string(m.Payload), `"since":0`)
 	})
-	time.Sleep(time.Second) // part of the bulletin is heard
+	waitSpeakerGrows(t, dir, time.Second) // part of the bulletin is heard
 	mqtttest.Publish(t, op, topics.Cmd(), 1, false, []byte(`{"id":"e1","cmd":"play","args":{"source":"tone:1000","duration_s":0.5,"priority":"emergency","chime":false}}`))
 	untilAll(t, watch, isEvent("play.interrupted", "bulletin"), isEvent("play.end", "e1"))
 	end := until(t, watch, "bulletin completed", isEvent("play.end", "bulletin"))
