@@ -106,7 +106,7 @@ func BenchmarkOpen100k(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if st := j.Stats(); st.Records != n || st.Dropped() {
+		if st := j.Stats(); st.Records != n || st.Damaged() {
 			b.Fatalf("stats %+v after reopen, want %d records", st, n)
 		}
 		j.Close()

@@ -169,7 +169,7 @@ func TestGoldenSegment(t *testing.T) {
 		wantRecsList = append(wantRecsList, rec{uint64(i + 1), r})
 	}
 	wantRecs(t, scanAll(t, j2, 0), wantRecsList)
-	if st := j2.Stats(); st.Dropped() || st.Next != 5 {
+	if st := j2.Stats(); st.Damaged() || st.Next != 5 {
 		t.Fatalf("stats %+v, want nothing dropped and Next 5", st)
 	}
 }

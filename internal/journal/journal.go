@@ -111,9 +111,10 @@ type Stats struct {
 	SkippedSeqs     uint64 // seqs given up so that none that a lost record might have had is reused
 }
 
-// Dropped tells whether anything on disk could not be read: the agent raises
-// an alarm then.
-func (s Stats) Dropped() bool {
+// Damaged tells whether Open or Scan found anything damaged (records lost,
+// or a header read around): the storage is failing or a power cut tore a
+// write, and the agent raises an alarm.
+func (s Stats) Damaged() bool {
 	return s.TornBytes > 0 || s.CorruptSegments > 0 || s.DamagedHeaders > 0 || s.ReadErrors > 0
 }
 
@@ -125,19 +126,20 @@ type Journal struct {
 	log *slog.Logger
 
 	// wmu serializes writers: Append holds it across its write and fsync,
-	// so it also guards active and wbuf. Scan, Trim and the accessors never
-	// take it, so an fsync in progress delays them by no more than the short
-	// mu sections around it.
+	// so it also guards active, wbuf and the use of dirf (Close, which
+	// closes them, takes it too). Scan, Trim and the accessors never take
+	// it, so an fsync in progress delays them by no more than the short mu
+	// sections around it.
 	wmu    sync.Mutex
 	active *os.File // the newest segment, open for appending; nil when it must not grow
 	wbuf   []byte
+	dirf   *os.File // the directory: its flock keeps a second Journal out; fsynced after a rotation
 
 	// mu guards the fields below and the segments' mutable fields. It is
 	// never held across a write or an fsync (Scan holds it while opening
 	// segment files, so that Trim cannot unlink one between the two).
 	mu     sync.Mutex
 	closed bool
-	dirf   *os.File // the directory: its flock keeps a second Journal out; fsynced after a rotation
 	segs   []*segment
 	next   uint64
 	trim   uint64 // records below are hidden (Trim)

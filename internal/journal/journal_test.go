@@ -40,7 +40,7 @@ func TestAppendScanAcrossSegmentsAndReopen(t *testing.T) {
 			wantRecs(t, scanAll(t, j, from), want[k:])
 		}
 		st := j.Stats()
-		if st.Records != uint64(len(want)) || st.First != 1 || st.Next != uint64(len(want))+1 || st.Dropped() {
+		if st.Records != uint64(len(want)) || st.First != 1 || st.Next != uint64(len(want))+1 || st.Damaged() {
 			t.Fatalf("stats %+v, want %d records from 1, nothing dropped", st, len(want))
 		}
 	}

@@ -99,7 +99,7 @@ func TestTornTailAtEveryOffset(t *testing.T) {
 			j := openT(t, dir, o)
 			wantRecs(t, scanAll(t, j, 0), have)
 			st := j.Stats()
-			if st.TornBytes != torn || st.CorruptSegments != 0 || st.Dropped() != (torn > 0) {
+			if st.TornBytes != torn || st.CorruptSegments != 0 || st.Damaged() != (torn > 0) {
 				t.Fatalf("stats %+v, want TornBytes %d and nothing else dropped", st, torn)
 			}
 			if torn > 0 && fileSize(t, newest) != full-batchLen+cut-torn {
@@ -129,7 +129,7 @@ func TestDamagedTail(t *testing.T) {
 			os.WriteFile(path, b, 0o600)
 			j := openT(t, dir, o)
 			wantRecs(t, scanAll(t, j, 0), want[:2])
-			if st := j.Stats(); !st.Dropped() || st.Next <= want[2].seq {
+			if st := j.Stats(); !st.Damaged() || st.Next <= want[2].seq {
 				t.Fatalf("stats %+v: damage not reported or seq %d reusable", st, want[2].seq)
 			}
 			j.Close()
@@ -234,7 +234,7 @@ func TestOpenOddDirectories(t *testing.T) {
 		files    map[string][]byte
 		want     []rec
 		minNext  uint64
-		dropped  bool
+		damaged  bool
 		leftover []string // files that must still be there
 		gone     []string // files that must have been removed
 	}{
@@ -264,7 +264,7 @@ func TestOpenOddDirectories(t *testing.T) {
 				segName(3): seg(3, "C", "d"),
 			},
 			want:    []rec{{1, "a"}, {2, "b"}, {3, "C"}, {4, "d"}},
-			minNext: 5, dropped: true,
+			minNext: 5, damaged: true,
 		},
 		{
 			name: "leftover temporary segment",
@@ -290,17 +290,17 @@ func TestOpenOddDirectories(t *testing.T) {
 			name:    "newest segment with a damaged header",
 			files:   map[string][]byte{segName(7): append([]byte("XXXX"), seg(7, "a", "b")[4:]...)},
 			want:    []rec{{7, "a"}, {8, "b"}},
-			minNext: 9, dropped: true,
+			minNext: 9, damaged: true,
 		},
 		{
 			name:    "newest segment shorter than a header",
 			files:   map[string][]byte{segName(7): seg(7)[:5]},
-			minNext: 8, dropped: true,
+			minNext: 8, damaged: true,
 		},
 		{
 			name:    "empty segment file",
 			files:   map[string][]byte{segName(7): nil},
-			minNext: 8, dropped: true,
+			minNext: 8, damaged: true,
 		},
 		{
 			name: "segment of a future format",
@@ -313,7 +313,7 @@ func TestOpenOddDirectories(t *testing.T) {
 				segName(2): seg(2, "b"),
 			},
 			want:    []rec{{1, "a"}, {2, "b"}},
-			minNext: 3, dropped: true,
+			minNext: 3, damaged: true,
 		},
 		{
 			name:    "a seq near the top of the range",
@@ -334,8 +334,8 @@ func TestOpenOddDirectories(t *testing.T) {
 			got := scanAll(t, j, 0)
 			wantRecs(t, got, tt.want)
 			st := j.Stats()
-			if st.Next < tt.minNext || st.Dropped() != tt.dropped {
-				t.Fatalf("stats %+v, want Next at least %d and dropped %v", st, tt.minNext, tt.dropped)
+			if st.Next < tt.minNext || st.Damaged() != tt.damaged {
+				t.Fatalf("stats %+v, want Next at least %d and damaged %v", st, tt.minNext, tt.damaged)
 			}
 			for _, name := range tt.leftover {
 				if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
