@@ -106,18 +106,24 @@ func headerProblem(h []byte, first uint64) string {
 }
 
 // recordCRC is the checksum stored with the record seq whose payload is p.
-func recordCRC(seq uint64, p []byte) uint32 {
-	var h [12]byte
-	binary.LittleEndian.PutUint64(h[:8], seq)
-	binary.LittleEndian.PutUint32(h[8:], uint32(len(p)))
-	return crc32.Update(crc32.Checksum(h[:], castagnoli), castagnoli, p)
+// scratch (12 bytes at least) holds seq and length while they are summed:
+// the caller's, so that checking a record allocates nothing.
+func recordCRC(scratch []byte, seq uint64, p []byte) uint32 {
+	binary.LittleEndian.PutUint64(scratch[:8], seq)
+	binary.LittleEndian.PutUint32(scratch[8:12], uint32(len(p)))
+	return crc32.Update(crc32.Checksum(scratch[:12], castagnoli), castagnoli, p)
 }
 
 // appendRecord appends record seq with payload p to b.
 func appendRecord(b []byte, seq uint64, p []byte) []byte {
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(p)))
-	b = binary.LittleEndian.AppendUint32(b, recordCRC(seq, p))
-	return append(b, p...)
+	// The room of the record serves as scratch (12 bytes at least).
+	start, n := len(b), recHeaderSize+len(p)
+	b = append(b, make([]byte, max(n, 12))...)
+	sum := recordCRC(b[start:], seq, p)
+	binary.LittleEndian.PutUint32(b[start:], uint32(len(p)))
+	binary.LittleEndian.PutUint32(b[start+4:], sum)
+	copy(b[start+recHeaderSize:], p)
+	return b[:start+n]
 }
 
 // recordSize is how many bytes a record with an n-byte payload takes.

@@ -35,6 +35,7 @@ func (j *Journal) load() error {
 	}
 	slices.Sort(firsts)
 
+	br := bufio.NewReaderSize(nil, 64<<10)
 	for i, first := range firsts {
 		last := i == len(firsts)-1
 		limit := uint64(math.MaxUint64)
@@ -43,7 +44,7 @@ func (j *Journal) load() error {
 			// both would carry the same seqs.
 			limit = firsts[i+1] - first
 		}
-		s, f, err := j.readSegment(first, limit, last)
+		s, f, err := j.readSegment(br, first, limit, last)
 		if err != nil {
 			return err
 		}
@@ -107,9 +108,9 @@ func (j *Journal) startSegment(first uint64) error {
 }
 
 // readSegment checks the segment starting at first, reading at most limit
-// records. The newest segment (last) is returned open for appending, unless
-// it is damaged.
-func (j *Journal) readSegment(first, limit uint64, last bool) (*segment, *os.File, error) {
+// records through br. The newest segment (last) is returned open for
+// appending.
+func (j *Journal) readSegment(br *bufio.Reader, first, limit uint64, last bool) (*segment, *os.File, error) {
 	name := segName(first)
 	path := filepath.Join(j.dir, name)
 	flag := os.O_RDONLY
@@ -131,7 +132,7 @@ func (j *Journal) readSegment(first, limit uint64, last bool) (*segment, *os.Fil
 		return nil, nil, fmt.Errorf("journal: %w", err)
 	}
 	s := &segment{first: first, path: path, size: fi.Size()}
-	br := bufio.NewReaderSize(io.NewSectionReader(f, 0, s.size), 64<<10)
+	br.Reset(io.NewSectionReader(f, 0, s.size))
 	var hdr [headerSize]byte
 	n, err := io.ReadFull(br, hdr[:])
 	rr := recReader{r: br, off: int64(n), limit: s.size}

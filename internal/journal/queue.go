@@ -55,6 +55,10 @@ type QueueStats struct {
 //   - A Push that fails with ErrFull or ErrTooLarge stored nothing; one that
 //     fails otherwise may or may not be delivered.
 //
+// This assumes the storage keeps what fsync confirmed (an SD card that
+// acknowledges writes it has not made can lose the newest records, which
+// Open then reports as a torn tail).
+//
 // Each Push and each Ack call that moves the floor costs one fsync; Ack
 // takes many seqs at once so that acknowledgements arriving together cost
 // one.

@@ -16,7 +16,9 @@ type recReader struct {
 	off    int64 // file offset of the next record
 	limit  int64 // file offset past which nothing is trusted
 	buf    []byte
-	ioErrs int // read errors met (damaged flash), counted apart from checksum failures
+	sum    [12]byte            // scratch for recordCRC
+	hdr    [recHeaderSize]byte // the record header being read (a local would escape)
+	ioErrs int                 // read errors met (damaged flash), counted apart from checksum failures
 }
 
 // next reads the record that should carry seq. It returns its payload (valid
@@ -32,8 +34,8 @@ func (rr *recReader) next(seq uint64) ([]byte, string) {
 	if left < recHeaderSize {
 		return nil, fmt.Sprintf("%d stray bytes, shorter than a record header", left)
 	}
-	var h [recHeaderSize]byte
-	if _, err := io.ReadFull(rr.r, h[:]); err != nil {
+	h := rr.hdr[:]
+	if _, err := io.ReadFull(rr.r, h); err != nil {
 		return nil, rr.readProblem(err)
 	}
 	n := binary.LittleEndian.Uint32(h[:4])
@@ -50,7 +52,7 @@ func (rr *recReader) next(seq uint64) ([]byte, string) {
 	if _, err := io.ReadFull(rr.r, p); err != nil {
 		return nil, rr.readProblem(err)
 	}
-	if binary.LittleEndian.Uint32(h[4:]) != recordCRC(seq, p) {
+	if binary.LittleEndian.Uint32(h[4:]) != recordCRC(rr.sum[:], seq, p) {
 		return nil, fmt.Sprintf("checksum mismatch for seq %d", seq)
 	}
 	rr.off += recordSize(int(n))
