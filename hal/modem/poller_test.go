@@ -108,9 +108,14 @@ func TestPollerKeepsOnlyTheLatest(t *testing.T) {
 	p := StartPoller(context.Background(), fm, PollerOptions{Interval: 10 * time.Second, Clock: clk})
 	defer p.Close()
 	for i := range 5 {
-		waitFor(t, func() bool { return len(fm.Calls()) == i+1 })
-		fm.set(func(f *fakeModem) { f.rsrp = float64(-90 - i - 1) })
-		waitArmed(t, clk, 1)
+		// Reading i+1 was published (its own bound timer is stopped by
+		// then) and the poll timer armed after it.
+		want := float64(-90 - i)
+		waitFor(t, func() bool {
+			l, ok := p.Latest()
+			return ok && *l.Reading.RSRPdBm == want && len(fm.Calls()) == i+1 && clk.Waiters() == 1
+		})
+		fm.set(func(f *fakeModem) { f.rsrp = want - 1 })
 		clk.Advance(10 * time.Second)
 	}
 	waitFor(t, func() bool { l, _ := p.Latest(); return *l.Reading.RSRPdBm == -95 })
