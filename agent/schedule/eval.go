@@ -18,8 +18,9 @@ func civilOf(y int, m time.Month, d int) civil {
 
 func (c civil) date() (int, time.Month, int) { return time.Unix(int64(c)*86400, 0).UTC().Date() }
 
-// weekday: 1970-01-01 was a Thursday; dates are after 2000, so c > 0.
-func (c civil) weekday() time.Weekday { return time.Weekday((int64(c) + 4) % 7) }
+// weekday: 1970-01-01 was a Thursday. An instant before 1970 (a clock
+// that was never set) gives a negative c.
+func (c civil) weekday() time.Weekday { return time.Weekday(((int64(c)+4)%7 + 7) % 7) }
 
 func (c civil) String() string { return time.Unix(int64(c)*86400, 0).UTC().Format(time.DateOnly) }
 
@@ -362,7 +363,8 @@ func (c *compiled) lastDay() (civil, bool) {
 
 // Pinned returns the media names (file:NAME sources) of the items that
 // still occur after t, or are on air at t, sorted: the media cache must not
-// evict them.
+// evict them. While the clock is not synchronised, pass the zero time:
+// every file of the schedule is pinned.
 func (s *Schedule) Pinned(t time.Time) []string {
 	var out []string
 	today := s.dayOf(t)

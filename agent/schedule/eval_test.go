@@ -171,3 +171,23 @@ func TestOccurrencePlay(t *testing.T) {
 		t.Errorf("the play arguments of an occurrence fail play's checks: %v", fe)
 	}
 }
+
+// TestAnyInstant: evaluation at an instant a broken clock may give never
+// fails; before 1970 or far ahead there is simply nothing, or the next
+// weekly occurrence.
+func TestAnyInstant(t *testing.T) {
+	s := mustParse(t, commune)
+	for _, at := range []time.Time{{}, time.Unix(-1, 0), time.Date(1960, 5, 1, 5, 30, 0, 0, time.UTC), time.Unix(0, 0),
+		time.Date(2199, 12, 31, 23, 59, 59, 0, time.UTC), time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		s.Next(at)
+		s.Active(at)
+		s.Between(at, at.Add(48*time.Hour))
+		s.Pinned(at)
+		tr, _ := NewTracker(s, nil)
+		tr.Decide(at, ClockSynced)
+		tr.Decide(at.Add(time.Hour), ClockSynced)
+	}
+	if got := s.Pinned(time.Time{}); len(got) != 2 {
+		t.Errorf("Pinned(zero) = %v: with no usable time every file of the schedule is pinned", got)
+	}
+}

@@ -234,6 +234,7 @@ func TestMidnightWindows(t *testing.T) {
 		item("late", "start", `"23:30"`, "duration_s", "-", "end", `"00:30"`),
 		item("early", "start", `"00:00"`, "duration_s", "-", "end", `"23:59:59"`),
 		item("day", "start", `"12:00:00"`, "duration_s", "86400"),
+		item("hour", "start", `"23:30"`, "duration_s", "3600"),
 	)), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -244,6 +245,7 @@ func TestMidnightWindows(t *testing.T) {
 		"early 2026-11-30 00:00:00 → 2026-11-30 23:59:59",
 		"day 2026-11-30 12:00:00 → 2026-12-01 12:00:00",
 		"late 2026-11-30 23:30:00 → 2026-12-01 00:30:00",
+		"hour 2026-11-30 23:30:00 → 2026-12-01 00:30:00",
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d occurrences, want %d: %v", len(got), len(want), got)
