@@ -21,4 +21,24 @@
 // on a Raspberry Pi (not measured).
 //
 // List reports the cache's files with their sizes and modification times.
+//
+// # Fetching
+//
+// A Fetcher fills the cache over HTTP(S): Fetch(url, sha256, name) returns
+// at once and the outcome comes as an event (media.fetched, media.failed
+// with a reason). A download lives in DIR/.partial (never media: a hidden
+// directory) with a small progress record; every CheckpointBytes the
+// partial file is synced and then the record rewritten, so after a dropped
+// link, a restart or a power cut the download continues with an HTTP Range
+// request from the last synced byte. When the file is whole it is hashed
+// from the disk and, only if the SHA-256 matches, renamed into place: an
+// atomic rename, so file:NAME sees the old file or the verified new one,
+// never a part. Everything an input can grow is bounded: file size,
+// downloads at once and waiting, header size, redirects (http and https
+// only), and the byte rate (a server that trickles is cut and retried).
+//
+// The cache keeps a quota: past it, the files used least recently go
+// first, never one the schedule pins. Prefetch takes the schedule's needs
+// within media.lead_h; Air tells the agent what to play when a file is
+// missing at air time (the item's URL, a stored fallback, or silence).
 package media
