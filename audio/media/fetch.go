@@ -426,7 +426,10 @@ func (f *Fetcher) SetQuota(bytes int64) { f.send(quotaMsg{bytes: bytes}) }
 
 // Touch records that name was just used (opened for playing), for the
 // least-recently-used order.
-func (f *Fetcher) Touch(name string) { f.send(touchMsg{name: name}) }
+func (f *Fetcher) Touch(name string) {
+	// The time of the play, not of the owner's turn to record it.
+	f.send(touchMsg{name: name, at: f.opts.Clock.Now()})
+}
 
 // Air is ResolveAir with the cache's knowledge of hashes: when sha256 is
 // given (a scheduled item's) and the cache holds a file of that name whose
@@ -500,8 +503,11 @@ type (
 	prefetchMsg struct{ needs []Request }
 	pinMsg      struct{ names []string }
 	quotaMsg    struct{ bytes int64 }
-	touchMsg    struct{ name string }
-	airMsg      struct {
+	touchMsg    struct {
+		name string
+		at   time.Time
+	}
+	airMsg struct {
 		name, sha, streamURL, fallback string
 		reply                          chan Air
 	}

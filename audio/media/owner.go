@@ -140,7 +140,7 @@ func (o *owner) handle(m any) {
 		o.f.quota.Store(max(0, m.bytes))
 		o.refresh(true, "")
 	case touchMsg:
-		o.touch(m.name)
+		o.touch(m.name, m.at)
 	case airMsg:
 		have := cached(o.f.dir, m.name)
 		if have && m.sha != "" && o.present(Request{Name: m.name, SHA256: m.sha}) == presentOther {
@@ -324,11 +324,11 @@ func (o *owner) record(name, sha string) {
 	o.saveIndex()
 }
 
-func (o *owner) touch(name string) {
+func (o *owner) touch(name string, at time.Time) {
 	if ValidName(name) != nil {
 		return
 	}
-	now := o.f.opts.Clock.Now().UnixMilli()
+	now := at.UnixMilli()
 	e := o.index.Files[name]
 	if e == nil {
 		info, err := os.Stat(filepath.Join(o.f.dir, name))
