@@ -45,6 +45,13 @@ type Options struct {
 	MaxBytes int64
 	// Logger receives what Open and Scan find damaged; nil discards.
 	Logger *slog.Logger
+	// Deferred makes Append write without fsyncing: the records survive a
+	// crash of the process at once (they are in the kernel's page cache),
+	// a power cut only once Sync has returned. A caller that appends often
+	// syncs from another goroutine, one fsync for all the records appended
+	// meanwhile (group commit), and never waits for the disk itself; on an
+	// SD card that also means one block written per Sync, not per record.
+	Deferred bool
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -227,6 +234,13 @@ func (j *Journal) Append(recs ...[]byte) (first uint64, err error) {
 			return 0, err
 		}
 		if j.active != nil {
+			if j.opt.Deferred {
+				// Sync cannot reach a closed segment: what it holds is made
+				// durable here, once per rotation.
+				if err := j.active.Sync(); err != nil {
+					j.log.Warn("journal: fsync of the segment left behind failed", "err", err)
+				}
+			}
 			j.active.Close()
 		}
 		j.active = f
@@ -248,7 +262,7 @@ func (j *Journal) Append(recs ...[]byte) (first uint64, err error) {
 	}
 	off := seg.size
 	_, err = j.active.WriteAt(buf, off)
-	if err == nil {
+	if err == nil && !j.opt.Deferred {
 		err = j.active.Sync()
 	}
 	if err != nil {
@@ -269,6 +283,27 @@ func (j *Journal) Append(recs ...[]byte) (first uint64, err error) {
 	j.next += uint64(len(recs))
 	j.mu.Unlock()
 	return first, nil
+}
+
+// Sync makes every record appended before it was called durable (see
+// Options.Deferred; without it every Append already is). It does not hold
+// the writers' lock during the fsync, so Appends go on meanwhile.
+func (j *Journal) Sync() error {
+	j.wmu.Lock()
+	f := j.active
+	j.wmu.Unlock()
+	if f == nil {
+		return nil
+	}
+	err := f.Sync()
+	if errors.Is(err, os.ErrClosed) {
+		// Rotated (and so synced) or closed (and so synced) meanwhile.
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("journal: fsync: %w", err)
+	}
+	return nil
 }
 
 // writeFailed leaves the journal consistent after a failed write or fsync:
@@ -541,6 +576,9 @@ func (j *Journal) Close() error {
 	j.closed = true
 	var errs []error
 	if j.active != nil {
+		if j.opt.Deferred {
+			errs = append(errs, j.active.Sync())
+		}
 		errs = append(errs, j.active.Close())
 		j.active = nil
 	}

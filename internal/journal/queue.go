@@ -86,6 +86,7 @@ func OpenQueue(dir string, o Options) (*Queue, error) {
 	}
 	co := cursorOptions
 	co.Logger = o.Logger
+	co.Deferred = o.Deferred
 	acks, err := Open(filepath.Join(dir, "acks"), co)
 	if err != nil {
 		data.Close()
@@ -223,7 +224,31 @@ func (q *Queue) Stats() QueueStats {
 	return st
 }
 
+// Sync makes what was pushed and acknowledged before it durable (see
+// Options.Deferred).
+func (q *Queue) Sync() error { return errors.Join(q.data.Sync(), q.acks.Sync()) }
+
+// Next is the seq the next Push gets (when it succeeds).
+func (q *Queue) Next() uint64 { return q.data.Next() }
+
 // Close closes both journals; it is safe to call more than once.
 func (q *Queue) Close() error {
 	return errors.Join(q.data.Close(), q.acks.Close())
+}
+
+// Scan calls fn for every unacknowledged record, in order (at start, to
+// load what a previous run left).
+func (q *Queue) Scan(fn func(seq uint64, rec []byte) error) error {
+	q.mu.Lock()
+	floor := q.floor
+	q.mu.Unlock()
+	return q.data.Scan(floor, func(seq uint64, rec []byte) error {
+		q.mu.Lock()
+		_, acked := q.acked[seq]
+		q.mu.Unlock()
+		if acked {
+			return nil
+		}
+		return fn(seq, rec)
+	})
 }
