@@ -32,6 +32,9 @@ func (c *Command) Deadline() time.Time {
 
 // Ack is the answer to one command.
 type Ack struct {
+	// Seq is set on answers to commands that change something: see
+	// Event.Seq. Answers to read-only commands (ping, status, ...) have none.
+	Seq    uint64 `json:"seq,omitempty"`
 	ID     string `json:"id"`
 	Cmd    string `json:"cmd,omitempty"`
 	OK     bool   `json:"ok"`
@@ -62,6 +65,9 @@ func Decode(payload []byte, now time.Time) (*Command, *Error) {
 	}
 	if raw == nil {
 		return nil, &Error{Code: CodeBadRequest, Message: "payload is null, expected a JSON object"}
+	}
+	if err := checkObjectKeys(payload); err != nil {
+		return nil, &Error{Code: CodeBadRequest, ID: peekID(payload), Message: "payload is not a valid command: " + err.Error()}
 	}
 	c := &Command{}
 	idRaw, ok := raw["id"]
@@ -120,8 +126,13 @@ func Decode(payload []byte, now time.Time) (*Command, *Error) {
 
 func intField(raw map[string]json.RawMessage, key string, dst *int64) error {
 	v, ok := raw[key]
-	if !ok || bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+	v = bytes.TrimSpace(v)
+	if !ok || bytes.Equal(v, []byte("null")) {
 		return nil
+	}
+	if len(v) == 0 || v[0] != '-' && (v[0] < '0' || v[0] > '9') {
+		// json.Number would take "123" (a string) as well.
+		return fmt.Errorf("%q must be an integer (ms), not %s", key, jsonKindOf(v))
 	}
 	var f json.Number
 	d := json.NewDecoder(bytes.NewReader(v))
@@ -159,6 +170,9 @@ func DecodeArgs(args json.RawMessage, dst any) *Error {
 	if len(args) == 0 {
 		args = []byte("{}")
 	}
+	if err := checkObjectKeys(args); err != nil {
+		return Errf(CodeBadArgs, "args: %v", err)
+	}
 	d := json.NewDecoder(bytes.NewReader(args))
 	d.DisallowUnknownFields()
 	if err := d.Decode(dst); err != nil {
@@ -169,4 +183,21 @@ func DecodeArgs(args json.RawMessage, dst any) *Error {
 		return Errf(CodeBadArgs, "args: %v", err)
 	}
 	return nil
+}
+
+// jsonKindOf names the JSON type of a raw value for error messages.
+func jsonKindOf(v []byte) string {
+	switch {
+	case len(v) == 0:
+		return "empty"
+	case v[0] == '"':
+		return "a string"
+	case v[0] == '{':
+		return "an object"
+	case v[0] == '[':
+		return "an array"
+	case v[0] == 't' || v[0] == 'f':
+		return "a boolean"
+	}
+	return "a value of another type"
 }

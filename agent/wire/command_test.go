@@ -86,8 +86,8 @@ func TestDecodeArgsNamesField(t *testing.T) {
 func TestSignatureCoversEveryField(t *testing.T) {
 	key := []byte("0123456789abcdef")
 	c := &Command{ID: "a", Cmd: "zones", TS: 5, Args: json.RawMessage(`{"all":true}`)}
-	sig := Signature(key, c.ID, c.Cmd, c.TS, c.Args)
-	if !VerifySignature(key, c, sig) {
+	sig := Sign(key, "dev/pole-1", c.ID, c.Cmd, c.TS, c.Args)
+	if !Verify(key, "dev/pole-1", c, sig) {
 		t.Fatal("own signature rejected")
 	}
 	for _, mut := range []func(*Command){
@@ -98,7 +98,7 @@ func TestSignatureCoversEveryField(t *testing.T) {
 	} {
 		d := *c
 		mut(&d)
-		if VerifySignature(key, &d, sig) {
+		if Verify(key, "dev/pole-1", &d, sig) {
 			t.Errorf("signature still valid after changing %+v", d)
 		}
 	}

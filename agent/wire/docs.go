@@ -45,14 +45,16 @@ type Alarm struct {
 
 // State is the retained full-state document on dev/{id}/state.
 type State struct {
-	TS         int64           `json:"ts"`
-	ID         string          `json:"id"`
-	Version    string          `json:"version"`
-	Zones      map[string]bool `json:"zones"`
-	Volume     int             `json:"volume"`
-	Amp        Amp             `json:"amp"`
-	Playing    *Playing        `json:"playing"`
+	TS      int64           `json:"ts"`
+	ID      string          `json:"id"`
+	Version string          `json:"version"`
+	Zones   map[string]bool `json:"zones"`
+	Volume  int             `json:"volume"`
+	Amp     Amp             `json:"amp"`
+	Playing *Playing        `json:"playing"`
+	// Queue lists the first waiting items (at most 32); Queued counts them all.
 	Queue      []Playing       `json:"queue"`
+	Queued     int             `json:"queued"`
 	Schedule   ScheduleInfo    `json:"schedule"`
 	ConfigHash string          `json:"config_hash"`
 	Alarms     []Alarm         `json:"alarms"`
@@ -117,6 +119,10 @@ type Tele struct {
 // Event is a document on dev/{id}/event. Type says what happened; the other
 // fields depend on it and travel in Data.
 type Event struct {
+	// Seq numbers the pole's durable messages (events, answers to commands
+	// that change something) across restarts, never reused: a repeat is a
+	// duplicate, a gap a loss.
+	Seq  uint64         `json:"seq,omitempty"`
 	TS   int64          `json:"ts"`
 	Type string         `json:"type"`
 	Data map[string]any `json:"data,omitempty"`

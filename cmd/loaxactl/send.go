@@ -51,7 +51,11 @@ func (c *CLI) send(ctx context.Context, o *options, pos []string) int {
 	}
 	id := c.NewID()
 	ts := c.Clock.Now().UnixMilli()
-	payload := buildCommand(id, cmd, args, ts, o.ttl.Milliseconds(), o.key)
+	signed := wire.DevTarget(target)
+	if o.group != "" {
+		signed = wire.GroupTarget(o.group)
+	}
+	payload := buildCommand(signed, id, cmd, args, ts, o.ttl.Milliseconds(), o.key)
 	if len(payload) > wire.MaxPayload {
 		return c.usageError("the command is %d bytes; poles accept at most %d", len(payload), wire.MaxPayload)
 	}
@@ -84,8 +88,9 @@ func parseArgs(s string) ([]byte, error) {
 
 // buildCommand writes the command document by hand rather than with
 // json.Marshal: Marshal would re-encode args (escaping <, > and &), and the
-// signature covers the exact args bytes the pole receives.
-func buildCommand(id, cmd string, args []byte, ts, ttl int64, key []byte) []byte {
+// signature covers the exact args bytes the pole receives. target is the
+// signed target ("dev/ID" or "grp/GROUP").
+func buildCommand(target, id, cmd string, args []byte, ts, ttl int64, key []byte) []byte {
 	var b bytes.Buffer
 	b.WriteString(`{"id":`)
 	b.Write(jsonString(id))
@@ -103,7 +108,7 @@ func buildCommand(id, cmd string, args []byte, ts, ttl int64, key []byte) []byte
 	}
 	if len(key) > 0 {
 		b.WriteString(`,"auth":`)
-		b.Write(jsonString(wire.Signature(key, id, cmd, ts, args)))
+		b.Write(jsonString(wire.Sign(key, target, id, cmd, ts, args)))
 	}
 	b.WriteByte('}')
 	return b.Bytes()

@@ -88,7 +88,7 @@ func TestSendSignsThePublishedBytes(t *testing.T) {
 			}
 			var verified bool
 			d := h.device("pole-1", nil, func(c *wire.Command) wire.Ack {
-				verified = c.Auth != "" && wire.VerifySignature(keyBytes, c, c.Auth)
+				verified = c.Auth != "" && wire.Verify(keyBytes, "dev/pole-1", c, c.Auth)
 				return wire.Ack{OK: verified}
 			})
 			code, _, stderr := h.run(tt.args...)
@@ -108,7 +108,7 @@ func TestSendSignsThePublishedBytes(t *testing.T) {
 			if err := json.Unmarshal(m.Payload, &doc); err != nil {
 				t.Fatal(err)
 			}
-			if want := wire.Signature(keyBytes, doc.ID, doc.Cmd, doc.TS, doc.Args); doc.Auth != want {
+			if want := wire.Sign(keyBytes, "dev/pole-1", doc.ID, doc.Cmd, doc.TS, doc.Args); doc.Auth != want {
 				t.Errorf("auth = %s, want %s over args %s", doc.Auth, want, doc.Args)
 			}
 		})
