@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
 	"sync"
 	"time"
 
@@ -79,9 +80,16 @@ type Agent struct {
 	started time.Time
 
 	// Everything below is owned by the Run goroutine.
-	zones      map[string]bool
-	volume     int
-	acks       []recentAck
+	zones    map[string]bool
+	volume   int
+	answers  *answers
+	limiter  limiter
+	store    *store
+	fb       fallback
+	restored persisted // the state last saved
+	// unacked are commands handled but not yet acknowledged to the broker:
+	// their effects wait for the store's next sync.
+	unacked    []pendingAck
 	alarms     map[string]wire.Alarm
 	inputs     map[string]bool
 	debounce   map[string]int
@@ -137,22 +145,40 @@ func New(opts Options) (*Agent, error) {
 	a.started = a.clk.Now()
 	a.player = opts.Player
 	a.notes = make(chan note, 64)
+	a.answers = newAnswers()
+	st, ans, warns, err := a.openStore()
+	var durable Durable
+	if a.store != nil {
+		durable = a.store.outbox
+	}
 	a.link = opts.Link
 	if a.link == nil {
 		lc := LinkConfigFrom(cfg, opts.Version)
 		if opts.Live != nil {
 			lc.OnLive = opts.Live.Deliver
 		}
-		a.link = NewLink(lc, a.clk, a.log)
+		a.link = NewLink(lc, a.clk, a.log, durable)
+	}
+	if a.store != nil {
+		// What the last run could not deliver goes first.
+		if err := a.store.outbox.Scan(func(seq uint64, rec []byte) error { return a.link.out.load(seq, rec) }); err != nil {
+			a.log.Error("outbox: reading what the last run left", "err", err)
+		}
+	}
+	for _, e := range ans {
+		a.answers.put(e)
 	}
 	a.applyAuth()
-	st, warn := loadState(cfg.DataDir)
-	if warn != nil {
-		a.log.Error("state file", "err", warn)
-		a.raise("state_reset", warn.Error())
+	if err != nil {
+		a.log.Error("storage", "data_dir", cfg.DataDir, "err", err)
+		a.raise("storage", fmt.Sprintf("the data directory %s cannot be used (%v): nothing can be saved, commands that change something are refused", cfg.DataDir, err))
+	}
+	for _, w := range warns {
+		a.log.Error("state", "err", w)
+		a.raise("state_reset", w.Error())
 	}
 	a.volume = st.Volume
-	a.acks = st.Acks
+	a.restored = st
 	for part, why := range opts.Missing {
 		a.raise("hardware", part+": "+why)
 	}
@@ -169,13 +195,39 @@ func New(opts Options) (*Agent, error) {
 		}
 		a.zones[z] = on
 	}
-	a.queue = ladder.NewQueue(0)
+	a.queue = ladder.NewQueue(cfg.Audio.QueueMax)
 	a.seq = ladder.NewSequencer(a.timings(), a.zones, a.zones)
 	a.readInputs(true)
-	if err := a.persist(); err != nil {
-		a.log.Error("cannot save state", "err", err)
+	if a.store != nil && !maps.Equal(a.zones, st.Zones) {
+		// The power-on policy changed what was saved.
+		if err := a.persist(); err != nil {
+			a.log.Error("cannot save state", "err", err)
+		}
 	}
 	return a, nil
+}
+
+// openStore opens DATA_DIR's journals; a failure leaves the agent running
+// without storage (it says so) rather than not at all.
+func (a *Agent) openStore() (persisted, []*answer, []error, error) {
+	if err := os.MkdirAll(a.cfg.DataDir, 0o755); err != nil {
+		return persisted{Zones: map[string]bool{}, Volume: defaultVolume}, nil, nil, err
+	}
+	s, st, ans, warns, err := openStore(a.cfg.DataDir, a.clk, a.log)
+	if err != nil {
+		return st, nil, nil, err
+	}
+	a.store = s
+	return st, ans, warns, nil
+}
+
+// Close releases what New opened (the journals) when Run is never called;
+// Run closes them itself. Safe to call more than once.
+func (a *Agent) Close() error {
+	if a.store == nil {
+		return nil
+	}
+	return a.store.close()
 }
 
 func (a *Agent) applyAuth() {
@@ -195,9 +247,18 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer wg.Done()
 		a.link.Run(linkCtx)
 	}()
+	if a.store != nil {
+		a.store.start()
+	}
 	defer func() {
 		cancelLink()
 		wg.Wait()
+		// Last: the link has delivered what it could; what it could not
+		// stays in the outbox for the next run.
+		if err := a.Close(); err != nil {
+			a.log.Error("storage: closing", "err", err)
+		}
+		a.releaseAcks(^uint64(0))
 	}()
 	var playerEvents <-chan player.Event
 	if a.player != nil {
@@ -218,25 +279,29 @@ func (a *Agent) Run(ctx context.Context) error {
 	watchdog := a.clk.NewTicker(10 * time.Second)
 	defer watchdog.Stop()
 
+	a.startFallback()
 	a.notify("READY=1")
 	a.event(wire.EventStarted, map[string]any{"version": a.opts.Version, "power_on": a.cfg.PowerOn, "zones": maps.Clone(a.zones)})
 	a.publishState()
 	a.log.Info("agent running", "id", a.cfg.ID, "zones", a.cfg.ZoneNames(), "broker", redact.URL(a.cfg.MQTT.Broker))
 	for !a.restart {
+		// While the outbox is backlogged the agent takes no new command:
+		// they wait at the broker, unacknowledged, rather than have their
+		// answers dropped (issue 7, finding 1).
+		inbound := a.link.Inbound()
+		if a.link.Backlogged() {
+			inbound = nil
+		}
 		select {
 		case <-ctx.Done():
 			a.notify("STOPPING=1")
 			a.shutdown("agent_stopped", playerEvents)
 			return nil
-		case in := <-a.link.Inbound():
+		case in := <-inbound:
 			a.handle(in)
+		case <-a.link.Space():
 		case ev := <-a.link.Events():
-			if ev.Kind == LinkUp {
-				// The broker may have lost the retained documents (restart
-				// without persistence): publish them again on every connect.
-				a.publishState()
-				a.publishTele()
-			}
+			a.linkEvent(ev)
 		case <-a.teleTicker.C():
 			a.publishTele()
 		case <-inputs.C():
@@ -251,11 +316,34 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.holdExpired()
 		case n := <-a.notes:
 			a.sourceNote(n)
+		case <-a.fb.c:
+			a.fallbackExpired()
+		case g := <-a.storeSynced():
+			a.releaseAcks(g)
+		case err := <-a.storeFailed():
+			a.log.Error("storage: sync failed", "err", err)
+			a.raise("storage", "cannot write to the data directory: "+err.Error())
 		}
 	}
 	a.notify("STOPPING=1")
 	a.shutdown("agent_restarted", playerEvents)
 	return ErrRestart
+}
+
+// linkEvent follows the MQTT connection.
+func (a *Agent) linkEvent(ev LinkEvent) {
+	switch ev.Kind {
+	case LinkUp:
+		a.fallbackConnected()
+		// The broker may have lost the retained documents (restart without
+		// persistence): publish them again on every connect.
+		a.publishState()
+		a.publishTele()
+	case LinkFlapping:
+		a.raise("mqtt.takeover", fmt.Sprintf("the broker dropped %d connections in a row right after they came up: is another client using the id %s? backing off", ev.Count, a.cfg.ID))
+	case LinkStable:
+		a.clear("mqtt.takeover")
+	}
 }
 
 func (a *Agent) notify(s string) {
@@ -273,8 +361,22 @@ func (a *Agent) setZone(name string, on bool) error {
 	return nil
 }
 
+// persist saves what must be restored at start (zones, volume); an error
+// means it was not saved and the caller undoes its change.
 func (a *Agent) persist() error {
-	return saveState(a.cfg.DataDir, persisted{Zones: a.zones, Volume: a.volume, Acks: a.acks})
+	if a.store == nil {
+		return errors.New("the data directory cannot be written (see the storage alarm)")
+	}
+	p := persisted{Zones: a.zones, Volume: a.volume}
+	if maps.Equal(p.Zones, a.restored.Zones) && p.Volume == a.restored.Volume {
+		return nil // written only when it changes
+	}
+	if err := a.store.saveState(p); err != nil {
+		a.raise("storage", "cannot save the state: "+err.Error())
+		return err
+	}
+	a.restored = persisted{Zones: maps.Clone(p.Zones), Volume: p.Volume}
+	return nil
 }
 
 func (a *Agent) publishState() {
@@ -288,29 +390,4 @@ func (a *Agent) publish(topic string, qos byte, retained bool, v any) {
 		return
 	}
 	a.link.Publish(Message{Topic: topic, QoS: qos, Retained: retained, Payload: b})
-}
-
-func (a *Agent) event(typ string, data map[string]any) {
-	a.publish(a.topics.Event(), 1, false, wire.Event{TS: a.clk.Now().UnixMilli(), Type: typ, Data: data})
-}
-
-// raise records an alarm (once) and announces it.
-func (a *Agent) raise(name, detail string) {
-	if old, ok := a.alarms[name]; ok && old.Detail == detail {
-		return
-	}
-	al := wire.Alarm{Name: name, Since: a.clk.Now().UnixMilli(), Detail: detail}
-	a.alarms[name] = al
-	a.log.Warn("alarm", "name", name, "detail", detail)
-	a.event(wire.EventAlarm, map[string]any{"name": name, "detail": detail})
-}
-
-// clear ends an alarm and announces it.
-func (a *Agent) clear(name string) {
-	if _, ok := a.alarms[name]; !ok {
-		return
-	}
-	delete(a.alarms, name)
-	a.log.Info("alarm cleared", "name", name)
-	a.event(wire.EventAlarmCleared, map[string]any{"name": name})
 }

@@ -29,7 +29,7 @@ type testPole struct {
 	clk  *clock.Fake
 	dir  string
 	cfg  *config.Config
-	seen int // outbox messages already looked at
+	seen uint64 // outbox messages already looked at (their order)
 }
 
 // newPole builds an agent on simulated hardware whose link is never run:
@@ -58,18 +58,20 @@ func newPole(t *testing.T, dir string, edit func(*config.Config)) *testPole {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { a.Close() })
 	return &testPole{Agent: a, sim: hw, clk: clk, dir: dir, cfg: cfg}
 }
 
 // published returns the messages queued since the last call.
 func (p *testPole) published() []Message {
-	p.link.mu.Lock()
-	defer p.link.mu.Unlock()
+	o := p.link.out
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	var out []Message
-	for _, q := range p.link.outbox {
-		if q.seq > uint64(p.seen) {
-			out = append(out, q.Message)
-			p.seen = int(q.seq)
+	for _, it := range o.items {
+		if it.order > p.seen {
+			out = append(out, it.Message)
+			p.seen = it.order
 		}
 	}
 	return out
@@ -248,6 +250,7 @@ func TestRepeatedIDNotExecutedTwice(t *testing.T) {
 		t.Fatalf("redelivered command executed again: %v", p.sim.Transitions()[n:])
 	}
 	// The memory of answered ids survives a restart of the agent.
+	p.Close() // as the agent does when it stops
 	p2 := newPole(t, p.dir, nil)
 	again, _ = p2.send(t, cmd("dup-1", "zones", `{"on":["z2"]}`))
 	if again == nil || again.raw != first.raw || p2.level(t, "GPIO27") {
@@ -284,6 +287,7 @@ func TestVolumePersisted(t *testing.T) {
 	if ack, _ := p.send(t, cmd("v1", "volume", `{"level":35}`)); !ack.OK {
 		t.Fatal(ack.raw)
 	}
+	p.Close()
 	p2 := newPole(t, p.dir, nil)
 	if p2.volume != 35 {
 		t.Fatalf("volume after restart = %d, want 35", p2.volume)
@@ -295,6 +299,7 @@ func TestPowerOnPolicy(t *testing.T) {
 		t.Run(policy, func(t *testing.T) {
 			p := newPole(t, "", func(c *config.Config) { c.PowerOn = policy })
 			p.send(t, cmd("p1", "zones", `{"on":["z1","z4"]}`))
+			p.Close()
 			p2 := newPole(t, p.dir, func(c *config.Config) { c.PowerOn = policy })
 			want := policy == "restore"
 			if p2.level(t, "GPIO17") != want || p2.level(t, "GPIO23") != want || p2.level(t, "GPIO27") {
@@ -314,12 +319,8 @@ func TestPowerOnPolicy(t *testing.T) {
 
 func TestFailedSaveChangesNothing(t *testing.T) {
 	p := newPole(t, "", nil)
-	// A directory where the state file should be: the atomic rename fails,
-	// as it would on a full or read-only disk.
-	path := statePath(p.dir)
-	os.Remove(path)
-	os.Mkdir(path, 0o755)
-	os.WriteFile(filepath.Join(path, "x"), nil, 0o644)
+	// The state journal fails its appends, as on a failing card.
+	p.store.state.Close()
 	ack, _ := p.send(t, cmd("f1", "zones", `{"on":["z1"]}`))
 	if ack.OK || ack.code() != "internal" || !strings.Contains(ack.Error.Message, "no zone was changed") {
 		t.Fatalf("ack = %s", ack.raw)
@@ -330,6 +331,9 @@ func TestFailedSaveChangesNothing(t *testing.T) {
 	ack, _ = p.send(t, cmd("f2", "volume", `{"level":10}`))
 	if ack.code() != "internal" || p.volume != defaultVolume {
 		t.Fatalf("volume ack %s, volume %d", ack.raw, p.volume)
+	}
+	if _, ok := p.alarms["storage"]; !ok {
+		t.Error("no storage alarm")
 	}
 }
 
@@ -393,13 +397,13 @@ func TestSignedCommands(t *testing.T) {
 	k, _ := hex.DecodeString(key)
 	ts := t0.UnixMilli()
 	args := `{"on":["z1"]}`
-	good := wire.Signature(k, "s1", "zones", ts, []byte(args))
+	good := wire.Sign(k, "dev/pole-test", "s1", "zones", ts, []byte(args))
 	tests := []struct {
 		name, payload, code string
 	}{
 		{"unsigned", cmd("s0", "zones", args), "unauthorized"},
 		{"bad signature", fmt.Sprintf(`{"id":"s1","cmd":"zones","args":%s,"ts":%d,"auth":"%s"}`, `{"on":["z2"]}`, ts, good), "unauthorized"},
-		{"stale ts", fmt.Sprintf(`{"id":"s1","cmd":"zones","args":%s,"ts":%d,"auth":"%s"}`, args, ts-3600_000, wire.Signature(k, "s1", "zones", ts-3600_000, []byte(args))), "unauthorized"},
+		{"stale ts", fmt.Sprintf(`{"id":"s1","cmd":"zones","args":%s,"ts":%d,"auth":"%s"}`, args, ts-3600_000, wire.Sign(k, "dev/pole-test", "s1", "zones", ts-3600_000, []byte(args))), "unauthorized"},
 		{"good", fmt.Sprintf(`{"id":"s1","cmd":"zones","args":%s,"ts":%d,"auth":"%s"}`, args, ts, good), ""},
 		{"ping needs no signature", cmd("s2", "ping", ""), ""},
 	}
@@ -413,6 +417,106 @@ func TestSignedCommands(t *testing.T) {
 	}
 	if !p.level(t, "GPIO17") || p.level(t, "GPIO27") {
 		t.Error("only the well-signed command may switch relays")
+	}
+}
+
+// signedPole is a pole whose zones commands must be signed.
+func signedPole(t *testing.T, dir string, edit func(*config.Config)) (*testPole, []byte) {
+	t.Helper()
+	key := "00112233445566778899aabbccddeeff"
+	p := newPole(t, dir, func(c *config.Config) {
+		c.Auth.CommandKey = key
+		c.Auth.Signed = []string{"zones"}
+		if edit != nil {
+			edit(c)
+		}
+	})
+	k, _ := hex.DecodeString(key)
+	return p, k
+}
+
+func signedCmd(k []byte, target, id, name, args string, ts int64) string {
+	return fmt.Sprintf(`{"id":%q,"cmd":%q,"args":%s,"ts":%d,"auth":%q}`, id, name, args, ts, wire.Sign(k, target, id, name, ts, []byte(args)))
+}
+
+// Issue 7, finding 2: 260 unsigned pings pushed a signed command's id out
+// of a 256-id memory, and the captured command then ran again within
+// max_skew. A signed id is now kept until its ts leaves the window,
+// whatever else arrives, and the replay is answered, not executed.
+func TestCapturedSignedCommandIsNotReplayed(t *testing.T) {
+	p, k := signedPole(t, "", nil)
+	on := signedCmd(k, "dev/pole-test", "s-on", "zones", `{"on":["z1"]}`, t0.UnixMilli())
+	if ack, _ := p.send(t, on); !ack.OK {
+		t.Fatal(ack.raw)
+	}
+	off := signedCmd(k, "dev/pole-test", "s-off", "zones", `{"off":["z1"]}`, t0.UnixMilli())
+	if ack, _ := p.send(t, off); !ack.OK {
+		t.Fatal(ack.raw)
+	}
+	for i := range 3000 {
+		p.send(t, cmd(fmt.Sprintf("p%d", i), "ping", ""))
+	}
+	p.clk.Advance(4 * time.Minute) // still within max_skew (5 min)
+	ack, _ := p.send(t, on)
+	if !ack.OK || ack.ID != "s-on" {
+		t.Fatalf("replay answered %s, want the first ack again", ack.raw)
+	}
+	if p.level(t, "GPIO17") {
+		t.Fatal("the replayed signed command switched z1 on again")
+	}
+	// Past the window the replay is refused as stale, not executed.
+	p.clk.Advance(2 * time.Minute)
+	if ack, _ := p.send(t, on); ack.code() != "unauthorized" || p.level(t, "GPIO17") {
+		t.Fatalf("replay after max_skew: %s, z1 %v", ack.raw, p.level(t, "GPIO17"))
+	}
+}
+
+// Issue 7, finding 2: the signature did not cover the target, so a
+// command signed for one pole ran on every pole with the same key.
+func TestSignedCommandRunsOnlyOnItsTarget(t *testing.T) {
+	p, k := signedPole(t, "", nil)
+	for _, tc := range []struct {
+		name, topic, target, code string
+	}{
+		{"for another pole", p.topics.Cmd(), "dev/pole-other", "unauthorized"},
+		{"for the pole, sent to a group", p.topics.GroupCmd("all"), "dev/pole-test", "unauthorized"},
+		{"for a group, sent to the pole", p.topics.Cmd(), "grp/all", "unauthorized"},
+		{"for the group all, on all", p.topics.GroupCmd("all"), "grp/all", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := strings.ReplaceAll(tc.name, " ", "-")
+			p.published()
+			p.handle(Inbound{Topic: tc.topic, Payload: []byte(signedCmd(k, tc.target, id, "zones", `{"on":["z2"]}`, t0.UnixMilli()))})
+			var ack *ackDoc
+			for _, m := range p.published() {
+				if m.Topic == p.topics.Ack() {
+					ack = &ackDoc{raw: string(m.Payload)}
+					json.Unmarshal(m.Payload, ack)
+				}
+			}
+			if ack.code() != tc.code {
+				t.Fatalf("ack %s, want code %q", ack.raw, tc.code)
+			}
+			if on := p.level(t, "GPIO27"); on != (tc.code == "") {
+				t.Errorf("z2 on = %v", on)
+			}
+		})
+	}
+}
+
+// The v1 form is refused unless auth.legacy_signatures allows it.
+func TestLegacySignatures(t *testing.T) {
+	for _, legacy := range []bool{false, true} {
+		p, k := signedPole(t, "", func(c *config.Config) { c.Auth.LegacySignatures = legacy })
+		ts := t0.UnixMilli()
+		v1 := fmt.Sprintf(`{"id":"l1","cmd":"zones","args":{"on":["z1"]},"ts":%d,"auth":%q}`, ts, wire.Signature(k, "l1", "zones", ts, []byte(`{"on":["z1"]}`)))
+		ack, _ := p.send(t, v1)
+		if ack.OK != legacy {
+			t.Errorf("legacy_signatures=%v: %s", legacy, ack.raw)
+		}
+		if !legacy && !strings.Contains(ack.raw, "v1 form") {
+			t.Errorf("the refusal does not say why: %s", ack.raw)
+		}
 	}
 }
 
@@ -508,7 +612,7 @@ func TestBrokerCredentialsAreNotLogged(t *testing.T) {
 	cfg.ID = "pole-creds"
 	cfg.DataDir = t.TempDir()
 	cfg.MQTT.Broker = "tcp://pole:s3cret@127.0.0.1:1"
-	l := NewLink(LinkConfigFrom(cfg, "test"), clock.Real{}, slog.New(slog.NewTextHandler(&logs, nil)))
+	l := NewLink(LinkConfigFrom(cfg, "test"), clock.Real{}, slog.New(slog.NewTextHandler(&logs, nil)), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

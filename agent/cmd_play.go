@@ -115,6 +115,9 @@ func (a *Agent) playItem(cmdID string, args playArgs) (*ladder.Item, *wire.Error
 	if a.findItem(it.ID) != nil {
 		return nil, wire.Errf(wire.CodeBadArgs, "item %q is already playing or queued; stop it first", it.ID)
 	}
+	if ch, ok := liveChannel(it.Source); ok && !slices.Contains(a.liveChannels(), ch) && len(a.liveChannels()) >= maxLiveChannels {
+		return nil, wire.Errf(wire.CodeBusy, "%d live channels are already subscribed (playing or queued); stop one first", maxLiveChannels)
+	}
 	if strings.HasPrefix(it.Source, "tone:") && it.Duration == 0 {
 		// A test tone without a duration would sound until stopped.
 		it.Duration = 5 * time.Second

@@ -259,6 +259,8 @@ func (a *Agent) cmdConfigSet(c *wire.Command) (any, *wire.Error) {
 	// The ladder's timings and volumes apply now; the device keys wait.
 	audioLive := next.Audio
 	audioLive.Device, audioLive.Rate, audioLive.Channels, audioLive.BufferMS = old.Audio.Device, old.Audio.Rate, old.Audio.Channels, old.Audio.BufferMS
+	// The live hub and the stream opener are built at start with these.
+	audioLive.LiveTargetMS, audioLive.StreamConnectS, audioLive.StreamStallS = old.Audio.LiveTargetMS, old.Audio.StreamConnectS, old.Audio.StreamStallS
 	live.Audio = audioLive
 	a.cfg = live
 	a.opts.Config = live
@@ -272,6 +274,7 @@ func (a *Agent) cmdConfigSet(c *wire.Command) (any, *wire.Error) {
 		a.opts.SetLogLevel(live.LogLevel)
 	}
 	a.seq.SetTimings(a.timings())
+	a.queue.SetLimit(live.Audio.QueueMax)
 	a.applyAuth()
 	restart := a.pendingRestart()
 	if len(changed) > 0 {

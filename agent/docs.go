@@ -31,6 +31,7 @@ func (a *Agent) state() wire.State {
 		Amp:        wire.Amp{Power: a.seq.Amp()},
 		Playing:    a.playingDoc(),
 		Queue:      a.queueDoc(),
+		Queued:     a.queue.Len(),
 		Schedule:   wire.ScheduleInfo{},
 		ConfigHash: a.cfg.Hash(),
 		Alarms:     alarms,
@@ -57,9 +58,15 @@ func itemDoc(it *ladder.Item) *wire.Playing {
 	return p
 }
 
+// maxQueueDoc bounds the items listed in the state: the state is
+// republished on every change, so a long queue listed whole would make
+// every change cost its length (the count says how many wait).
+const maxQueueDoc = 32
+
 func (a *Agent) queueDoc() []wire.Playing {
-	out := make([]wire.Playing, 0, a.queue.Len())
-	for _, it := range a.queue.Items() {
+	items := a.queue.Items()
+	out := make([]wire.Playing, 0, min(len(items), maxQueueDoc))
+	for _, it := range items[:min(len(items), maxQueueDoc)] {
 		out = append(out, *itemDoc(it))
 	}
 	return out

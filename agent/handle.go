@@ -14,19 +14,31 @@ import (
 // error; it must change nothing when it returns an error.
 type handler func(a *Agent, c *wire.Command) (any, *wire.Error)
 
-// handlers are the commands this firmware executes.
-var handlers = map[string]handler{
-	"ping":       (*Agent).cmdPing,
-	"status":     (*Agent).cmdStatus,
-	"zones":      (*Agent).cmdZones,
-	"volume":     (*Agent).cmdVolume,
-	"config.get": (*Agent).cmdConfigGet,
-	"config.set": (*Agent).cmdConfigSet,
-	"restart":    (*Agent).cmdRestart,
-	"reboot":     (*Agent).cmdReboot,
-	"play":       (*Agent).cmdPlay,
-	"stop":       (*Agent).cmdStop,
+// command is one command this firmware executes. A read-only command
+// changes nothing: running it twice is harmless, so its id is not
+// remembered, its answer is not kept across a power cut, and it writes
+// nothing to flash.
+type command struct {
+	run      handler
+	readOnly bool
 }
+
+// handlers are the commands this firmware executes.
+var handlers = map[string]command{
+	"ping":       {(*Agent).cmdPing, true},
+	"status":     {(*Agent).cmdStatus, true},
+	"config.get": {(*Agent).cmdConfigGet, true},
+	"zones":      {run: (*Agent).cmdZones},
+	"volume":     {run: (*Agent).cmdVolume},
+	"config.set": {run: (*Agent).cmdConfigSet},
+	"restart":    {run: (*Agent).cmdRestart},
+	"reboot":     {run: (*Agent).cmdReboot},
+	"play":       {run: (*Agent).cmdPlay},
+	"stop":       {run: (*Agent).cmdStop},
+}
+
+// readOnly reports whether a command changes nothing.
+func readOnly(cmd string) bool { return handlers[cmd].readOnly }
 
 // notYet are commands of protocol v1 that this firmware version does not
 // execute yet; they are answered "unsupported", not "unknown_command".
@@ -35,26 +47,26 @@ var notYet = []string{"schedule.set", "schedule.get", "schedule.clear", "media.f
 // handle processes one inbound message: every message gets an ack or an
 // event, and nothing in it can crash the agent.
 func (a *Agent) handle(in Inbound) {
-	if in.Ack != nil {
-		// Acknowledged once handled (the ack or event is queued and the
-		// state persisted): a crash before this point means redelivery,
-		// which the remembered answers make harmless.
-		defer in.Ack()
-	}
+	// Acknowledged to the broker once its effects are safe: at once when
+	// it changed nothing, after the store's next sync otherwise. A power
+	// cut before means a redelivery, which the remembered answers make
+	// harmless when they were saved, and a re-execution when not.
+	changed := false
+	defer func() { a.ackInbound(in.Ack, changed) }()
 	if len(in.Payload) == 0 {
 		// An empty message is how MQTT clears a retained one (we do that
 		// ourselves in ignoreRetained); it is not a command.
 		a.log.Debug("empty message ignored", "topic", in.Topic)
 		return
 	}
-	if in.Retained {
+	if in.Retained || in.Shadowed {
 		a.ignoreRetained(in)
 		return
 	}
 	now := a.clk.Now()
 	c, derr := wire.Decode(in.Payload, now)
 	if derr != nil && derr.Code == wire.CodeExpired {
-		if prev, ok := a.findAck(derr.ID); ok {
+		if prev, ok := a.answers.find(derr.ID, now); ok {
 			// A redelivery that arrives late is still the command already
 			// carried out: the contract says re-send its first ack.
 			a.log.Info("repeated command id, resending its ack", "id", derr.ID)
@@ -67,21 +79,28 @@ func (a *Agent) handle(in Inbound) {
 		// Refusals are not remembered: a later delivery of the same id is
 		// judged again (and a late redelivery of an executed command was
 		// answered above).
-		a.ack(wire.Ack{ID: derr.ID, Cmd: derr.Cmd, Error: derr}, false)
+		a.ack(wire.Ack{ID: derr.ID, Cmd: derr.Cmd, Error: derr}, nil)
 		return
 	}
-	if prev, ok := a.findAck(c.ID); ok {
+	if prev, ok := a.answers.find(c.ID, now); ok {
 		// A QoS 1 redelivery, or the same command sent to a group and to
 		// the device: answer again, never execute twice.
 		a.log.Info("repeated command id, resending its ack", "id", c.ID, "cmd", c.Cmd)
 		a.link.Publish(Message{Topic: a.topics.Ack(), QoS: 1, Payload: prev})
 		return
 	}
-	if e := a.authorize(c, now); e != nil {
+	signed, e := a.authorize(c, in.Topic, now)
+	if e != nil {
 		a.log.Warn("unauthorized command", "id", c.ID, "cmd", c.Cmd, "err", e.Message)
 		// Not remembered: a forged command must not poison the id of the
 		// genuine one.
-		a.ack(wire.Ack{ID: c.ID, Cmd: c.Cmd, Error: e}, false)
+		a.ack(wire.Ack{ID: c.ID, Cmd: c.Cmd, Error: e}, nil)
+		return
+	}
+	if a.answers.full(signed, now) {
+		// Executing it without remembering it could execute it twice.
+		a.ack(wire.Ack{ID: c.ID, Cmd: c.Cmd, Error: wire.Errf(wire.CodeBusy,
+			"%d signed commands are remembered within auth.max_skew; try again later", maxSignedAnswers)}, nil)
 		return
 	}
 	result, e := a.dispatch(c)
@@ -90,7 +109,12 @@ func (a *Agent) handle(in Inbound) {
 		ack.Result = e.Result
 	}
 	a.log.Info("command", "id", c.ID, "cmd", c.Cmd, "ok", e == nil, "topic", in.Topic)
-	a.ack(ack, true)
+	var keep *remember
+	if !readOnly(c.Cmd) || signed {
+		keep = &remember{signed: signed, until: until(c, signed, a.maxSkew(), now)}
+		changed = true
+	}
+	a.ack(ack, keep)
 	if f := a.afterAck; f != nil {
 		a.afterAck = nil
 		f()
@@ -108,7 +132,7 @@ func (a *Agent) dispatch(c *wire.Command) (result any, e *wire.Error) {
 	h, ok := handlers[c.Cmd]
 	switch {
 	case ok:
-		return h(a, c)
+		return h.run(a, c)
 	case slices.Contains(notYet, c.Cmd):
 		return nil, wire.Errf(wire.CodeUnsupported, "%s is part of protocol v1 but not implemented by firmware %s", c.Cmd, a.opts.Version)
 	default:
@@ -116,35 +140,104 @@ func (a *Agent) dispatch(c *wire.Command) (result any, e *wire.Error) {
 	}
 }
 
-// ack sends an ack and, when remember is set, keeps it (persisted) so a
-// repeated id gets the same answer.
-func (a *Agent) ack(ack wire.Ack, remember bool) {
-	ack.TS = a.clk.Now().UnixMilli()
-	b, err := json.Marshal(ack)
-	if err != nil {
-		a.log.Error("cannot encode ack", "id", ack.ID, "err", err)
-		b, _ = json.Marshal(wire.Ack{ID: ack.ID, Cmd: ack.Cmd, Error: wire.Errf(wire.CodeInternal, "result not encodable"), TS: ack.TS})
-	}
-	if remember && ack.ID != "" {
-		a.acks = append(a.acks, recentAck{ID: ack.ID, Ack: b})
-		if n := len(a.acks) - recentAcks; n > 0 {
-			a.acks = slices.Delete(a.acks, 0, n)
-		}
-		if err := a.persist(); err != nil {
-			a.log.Error("cannot save state", "err", err)
-		}
-	}
-	a.link.Publish(Message{Topic: a.topics.Ack(), QoS: 1, Payload: b})
+// remember says how an executed command's id is remembered.
+type remember struct {
+	signed bool
+	until  time.Time
 }
 
-func (a *Agent) findAck(id string) ([]byte, bool) {
-	for i := len(a.acks) - 1; i >= 0; i-- {
-		if a.acks[i].ID == id {
-			return a.acks[i].Ack, true
+// ack sends an ack. With keep set (a command that changed something, or
+// a signed one) the ack is a durable message, numbered, and remembered so
+// a repeated id gets the same answer; otherwise it is a volatile one.
+func (a *Agent) ack(ack wire.Ack, keep *remember) {
+	ack.TS = a.clk.Now().UnixMilli()
+	encode := func() []byte {
+		b, err := json.Marshal(ack)
+		if err != nil {
+			a.log.Error("cannot encode ack", "id", ack.ID, "err", err)
+			b, _ = json.Marshal(wire.Ack{Seq: ack.Seq, ID: ack.ID, Cmd: ack.Cmd, Error: wire.Errf(wire.CodeInternal, "result not encodable"), TS: ack.TS})
+		}
+		return b
+	}
+	if keep == nil || ack.ID == "" {
+		a.link.Publish(Message{Topic: a.topics.Ack(), QoS: 1, Payload: encode()})
+		return
+	}
+	var b []byte
+	_, err := a.link.PublishDurable(a.topics.Ack(), func(seq uint64) []byte {
+		ack.Seq = seq
+		b = encode()
+		return b
+	})
+	if err != nil {
+		a.outboxFailed(err)
+		b = encode()
+		a.link.Publish(Message{Topic: a.topics.Ack(), QoS: 1, Payload: b})
+	}
+	e := a.answers.add(ack.ID, ack.Cmd, b, keep.signed, keep.until, a.clk.Now())
+	if a.store != nil {
+		live := func(id string) bool { _, ok := a.answers.find(id, a.clk.Now()); return ok }
+		if err := a.store.saveAnswer(e, live); err != nil {
+			a.log.Error("cannot save the answer", "id", ack.ID, "err", err)
+			a.raise("storage", "cannot save answers: "+err.Error())
 		}
 	}
-	return nil, false
 }
+
+// pendingAck is a command's PUBACK waiting for the store.
+type pendingAck struct {
+	gen uint64
+	ack func()
+}
+
+// ackInbound acknowledges a handled message to the broker, at once or once
+// the store has made the change durable.
+func (a *Agent) ackInbound(ack func(), changed bool) {
+	if ack == nil {
+		return
+	}
+	if !changed || a.store == nil {
+		ack()
+		return
+	}
+	g := a.store.pendingGen()
+	if a.store.durable.Load() >= g {
+		ack()
+		return
+	}
+	a.store.touch()
+	a.unacked = append(a.unacked, pendingAck{gen: g, ack: ack})
+}
+
+// releaseAcks acknowledges the commands whose effects are now durable.
+func (a *Agent) releaseAcks(durable uint64) {
+	n := 0
+	for _, p := range a.unacked {
+		if p.gen <= durable {
+			p.ack()
+			n++
+			continue
+		}
+		break
+	}
+	a.unacked = a.unacked[n:]
+}
+
+func (a *Agent) storeSynced() <-chan uint64 {
+	if a.store == nil {
+		return nil
+	}
+	return a.store.synced
+}
+
+func (a *Agent) storeFailed() <-chan error {
+	if a.store == nil {
+		return nil
+	}
+	return a.store.failed
+}
+
+func (a *Agent) maxSkew() time.Duration { return time.Duration(a.cfg.Auth.MaxSkew) * time.Second }
 
 // ignoreRetained refuses a retained command: a stale one left on the broker
 // must not switch relays or play audio after every reconnect (Tasmota's
@@ -156,6 +249,13 @@ func (a *Agent) ignoreRetained(in Inbound) {
 		Cmd string `json:"cmd"`
 	}
 	json.Unmarshal(in.Payload, &peek)
+	if in.Shadowed {
+		// The session's queued copy of a command that is also retained (it
+		// was published retained while the pole was offline): the retained
+		// copy is reported and cleared when it arrives.
+		a.log.Warn("queued copy of a retained command ignored", "topic", in.Topic, "id", truncate(peek.ID, 64), "cmd", truncate(peek.Cmd, 64))
+		return
+	}
 	cleared := false
 	if in.Topic == a.topics.Cmd() {
 		a.link.Publish(Message{Topic: in.Topic, QoS: 1, Retained: true, Payload: []byte{}})
@@ -164,37 +264,46 @@ func (a *Agent) ignoreRetained(in Inbound) {
 	a.log.Warn("retained command ignored", "topic", in.Topic, "id", truncate(peek.ID, 64), "cmd", truncate(peek.Cmd, 64))
 	a.event(wire.EventRetainedIgnored, map[string]any{
 		"topic": in.Topic, "id": truncate(peek.ID, 64), "cmd": truncate(peek.Cmd, 64), "cleared": cleared,
-		"message": "commands published with the retain flag are never executed; publish commands without retain",
+		"message": "commands published with the retain flag are never executed (nor their queued copy); publish commands without retain",
 	})
 }
 
 // authorize checks the command signature when a command key is configured
-// and the command is in auth.signed ("*" = all).
-func (a *Agent) authorize(c *wire.Command, now time.Time) *wire.Error {
+// and the command is in auth.signed ("*" = all); signed tells whether it
+// was checked. The signature must cover the topic the command came in on
+// (its target), so a command signed for one pole runs nowhere else.
+func (a *Agent) authorize(c *wire.Command, topic string, now time.Time) (signed bool, e *wire.Error) {
 	if a.cmdKey == nil {
-		return nil
+		return false, nil
 	}
-	signed := a.cfg.Auth.Signed
-	if !slices.Contains(signed, "*") && !slices.Contains(signed, c.Cmd) {
-		return nil
+	list := a.cfg.Auth.Signed
+	if !slices.Contains(list, "*") && !slices.Contains(list, c.Cmd) {
+		return false, nil
 	}
 	if c.Auth == "" {
-		return wire.Errf(wire.CodeUnauthorized, "%s must be signed: add \"auth\" (see docs/protocol.md)", c.Cmd)
+		return false, wire.Errf(wire.CodeUnauthorized, "%s must be signed: add \"auth\" (see docs/protocol.md)", c.Cmd)
 	}
 	if c.TS == 0 {
-		return wire.Errf(wire.CodeUnauthorized, "a signed command needs \"ts\"")
+		return false, wire.Errf(wire.CodeUnauthorized, "a signed command needs \"ts\"")
 	}
 	skew := now.Sub(time.UnixMilli(c.TS))
 	if skew < 0 {
 		skew = -skew
 	}
-	if max := time.Duration(a.cfg.Auth.MaxSkew) * time.Second; skew > max {
-		return wire.Errf(wire.CodeUnauthorized, "ts is %s away from the device clock (at most %s)", skew.Round(time.Second), max)
+	if max := a.maxSkew(); skew > max {
+		return false, wire.Errf(wire.CodeUnauthorized, "ts is %s away from the device clock (at most %s)", skew.Round(time.Second), max)
 	}
-	if !wire.VerifySignature(a.cmdKey, c, c.Auth) {
-		return wire.Errf(wire.CodeUnauthorized, "bad signature")
+	target, ok := wire.Target(a.cfg.TopicRoot, topic)
+	if ok && wire.Verify(a.cmdKey, target, c, c.Auth) {
+		return true, nil
 	}
-	return nil
+	if wire.VerifyLegacy(a.cmdKey, c, c.Auth) {
+		if a.cfg.Auth.LegacySignatures {
+			return true, nil
+		}
+		return false, wire.Errf(wire.CodeUnauthorized, "signed in the v1 form, which does not cover the target: sign %q as docs/protocol.md says (or set auth.legacy_signatures while migrating)", target)
+	}
+	return false, wire.Errf(wire.CodeUnauthorized, "bad signature for %q", target)
 }
 
 func mustHex(s string) []byte {

@@ -45,6 +45,7 @@ func handPole(t *testing.T) (*testPole, *clock.Fake) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { a.Close() })
 	return &testPole{Agent: a, sim: hw, clk: clk, dir: dir, cfg: cfg}, clk
 }
 

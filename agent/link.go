@@ -15,10 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/loaxa/loaxa/internal/mqttc"
-
-	"github.com/loaxa/loaxa/internal/redact"
-
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/loaxa/loaxa/agent/config"
@@ -26,15 +22,9 @@ import (
 	"github.com/loaxa/loaxa/internal/atomicfile"
 	"github.com/loaxa/loaxa/internal/backoff"
 	"github.com/loaxa/loaxa/internal/clock"
+	"github.com/loaxa/loaxa/internal/mqttc"
+	"github.com/loaxa/loaxa/internal/redact"
 )
-
-// Message is one outgoing MQTT message.
-type Message struct {
-	Topic    string
-	QoS      byte
-	Retained bool
-	Payload  []byte
-}
 
 // Inbound is one message received on a subscribed topic.
 type Inbound struct {
@@ -43,57 +33,66 @@ type Inbound struct {
 	Retained bool
 	// Dup is the MQTT DUP flag: the broker is redelivering it.
 	Dup bool
+	// Shadowed marks a command the broker delivered from the session queue
+	// that is also the retained message of its topic: published retained
+	// while the pole was offline. It is never executed (issue 7, finding 3).
+	Shadowed bool
 	// Ack acknowledges the message to the broker (QoS 1 PUBACK); the agent
-	// calls it once the message is handled, so a command that arrives as
-	// the agent stops is redelivered to the next run instead of lost. Nil
-	// in tests that make Inbound values by hand.
+	// calls it once the message is handled and its effects are safe, so a
+	// command that arrives as the agent stops is redelivered to the next
+	// run instead of lost. Nil in tests that make Inbound values by hand.
 	Ack func()
 }
 
 // LinkStats are the link counters reported in telemetry.
 type LinkStats struct {
 	Reconnects, RX, TX, Dropped uint64
-	Connected                   bool
-	Session                     uint64
+	// InboundDropped counts commands that found the agent's inbound queue
+	// full (a broker sending more than its in-flight window); QoS 1 ones
+	// are redelivered by the broker at the next connection.
+	InboundDropped uint64
+	Pending        int
+	Connected      bool
+	Session        uint64
 }
-
-// outboxLimit bounds the acks and events kept while the broker is away;
-// the oldest are dropped (and counted) beyond it. Retained documents are
-// coalesced per topic and never count against it.
-const outboxLimit = 1000
 
 // Link owns the MQTT connection of one agent: it connects with a will,
 // reconnects with full-jitter backoff, resubscribes, and delivers what the
-// agent publishes once the broker is reachable. A new paho client is built
-// for each connection so that each carries its own session number in its
-// will (paho cannot change the will of a live client).
+// agent publishes (its outbox) once the broker is reachable, several QoS 1
+// messages in flight at once. A new paho client is built for each
+// connection so that each carries its own session number in its will
+// (paho cannot change the will of a live client).
 type Link struct {
-	cfg     LinkConfig
 	log     *slog.Logger
 	clk     clock.Clock
 	inbound chan Inbound
 	events  chan LinkEvent
+	out     *outbox
 
-	rx, tx, reconnects, dropped atomic.Uint64
-	connected                   atomic.Bool
-	session                     atomic.Uint64
+	rx, tx, reconnects, inDropped atomic.Uint64
+	connected                     atomic.Bool
+	session                       atomic.Uint64
+	// owed is set when a command was dropped unacknowledged because the
+	// inbound queue was full: once the agent has caught up, the link
+	// reconnects so the broker delivers it again.
+	owed atomic.Bool
 
 	done <-chan struct{} // Run's context, set before any client exists
 
-	mu     sync.Mutex // guards outbox, seq, groups and live
-	outbox []queued
-	seq    uint64
+	mu     sync.Mutex // guards cfg, groups, live and hold
+	cfg    LinkConfig
 	groups []string
 	live   []string // live-audio channels to subscribe to
+	hold   *hold    // commands held while the subscription's retained messages arrive
 
-	inflight *inflight     // the message flush waits for; owned by the Run goroutine
-	wake     chan struct{} // signalled when outbox or groups change
-	resubCh  chan struct{}
+	resubCh chan struct{}
+	onLive  func(channel string, payload []byte, at time.Time)
 }
 
 // LinkConfig is what a Link needs to know.
 type LinkConfig struct {
-	Broker    string
+	// Brokers are tried in turn (an MQTT cluster behind several addresses).
+	Brokers   []string
 	ClientID  string
 	Username  string
 	Password  string
@@ -107,7 +106,8 @@ type LinkConfig struct {
 	// SessionFile persists the session counter of the will/status pair.
 	SessionFile string
 	// OnLive takes live-audio frames straight from the MQTT client, so the
-	// audio does not queue behind commands; nil drops them.
+	// audio does not queue behind commands; nil drops them. It must not
+	// block.
 	OnLive func(channel string, payload []byte, at time.Time)
 }
 
@@ -118,23 +118,59 @@ type LinkEventKind int
 const (
 	LinkUp LinkEventKind = iota + 1
 	LinkDown
+	// LinkFlapping: connections keep being lost right after they come up,
+	// as when another client connects with the same id and the broker
+	// drops the older one. Count says how many in a row.
+	LinkFlapping
+	// LinkStable: a connection outlived flapAfter again.
+	LinkStable
 )
 
 // LinkEvent tells the agent that the connection came up or went down.
 type LinkEvent struct {
 	Kind    LinkEventKind
 	Session uint64
+	Count   int
 	Err     error
 }
 
+const (
+	// window is how many QoS 1 messages may wait for their PUBACK at once.
+	window = 64
+	// flapAfter: a connection lost sooner than this after it came up
+	// counts as a flap, and the backoff is not reset by it, so two poles
+	// with one id do not take each other over several times a second.
+	flapAfter = 30 * time.Second
+	// flapAlarm is how many flaps in a row raise the alarm.
+	flapAlarm = 3
+	// retainedGrace is how long after the SUBACK commands that came from
+	// the session queue are held, for the retained messages the broker
+	// sends after the SUBACK to arrive and be compared with them.
+	retainedGrace = time.Second
+	// maxHeld bounds the held commands.
+	maxHeld = 1024
+	// inboundCap bounds the commands received and not yet taken by the
+	// agent. Beyond it a command is dropped unacknowledged and fetched
+	// again by a reconnect once the agent has caught up: brokers do not
+	// all bound the QoS 1 messages they send before PUBACKs come back.
+	inboundCap = 1024
+)
+
+// errResync ends a session on purpose: commands were dropped and the
+// agent has caught up, so reconnecting has the broker deliver them again.
+var errResync = errors.New("reconnecting to have the commands dropped while the agent was busy delivered again")
+
 // LinkConfigFrom builds a LinkConfig from the agent configuration.
 func LinkConfigFrom(c *config.Config, version string) LinkConfig {
-	broker := c.MQTT.Broker
-	if broker == "embedded" {
-		broker = "tcp://" + EmbeddedAddr
+	var brokers []string
+	for _, b := range c.MQTT.AllBrokers() {
+		if b == "embedded" {
+			b = "tcp://" + EmbeddedAddr
+		}
+		brokers = append(brokers, b)
 	}
 	return LinkConfig{
-		Broker:      broker,
+		Brokers:     brokers,
 		ClientID:    c.ID,
 		Username:    c.MQTT.Username,
 		Password:    c.MQTT.Password,
@@ -149,32 +185,22 @@ func LinkConfigFrom(c *config.Config, version string) LinkConfig {
 	}
 }
 
-// inflight is the message flush published last and is waiting for.
-type inflight struct {
-	seq    uint64
-	tok    mqtt.Token
-	client mqtt.Client
-}
-
-type queued struct {
-	seq uint64
-	Message
-}
-
 // EmbeddedAddr is where `--broker embedded` listens.
 const EmbeddedAddr = "127.0.0.1:1883"
 
-// NewLink prepares a link; Run connects it.
-func NewLink(cfg LinkConfig, clk clock.Clock, log *slog.Logger) *Link {
+// NewLink prepares a link; Run connects it. durable backs the outbox's
+// durable messages (nil: memory only).
+func NewLink(cfg LinkConfig, clk clock.Clock, log *slog.Logger, durable Durable) *Link {
 	l := &Link{
 		cfg:     cfg,
 		log:     log,
 		clk:     clk,
-		inbound: make(chan Inbound, 256),
+		inbound: make(chan Inbound, inboundCap),
 		events:  make(chan LinkEvent, 16),
 		groups:  slices.Clone(cfg.Groups),
-		wake:    make(chan struct{}, 1),
+		out:     newOutbox(durable),
 		resubCh: make(chan struct{}, 1),
+		onLive:  cfg.OnLive,
 	}
 	l.session.Store(readSession(cfg.SessionFile))
 	return l
@@ -188,42 +214,53 @@ func (l *Link) Events() <-chan LinkEvent { return l.events }
 
 // Stats returns the counters.
 func (l *Link) Stats() LinkStats {
+	pending, dropped := l.out.stats()
 	return LinkStats{
-		Reconnects: l.reconnects.Load(), RX: l.rx.Load(), TX: l.tx.Load(), Dropped: l.dropped.Load(),
+		Reconnects: l.reconnects.Load(), RX: l.rx.Load(), TX: l.tx.Load(), Dropped: dropped,
+		InboundDropped: l.inDropped.Load(), Pending: pending,
 		Connected: l.connected.Load(), Session: l.session.Load(),
 	}
 }
 
-// Publish queues m for delivery; it never blocks. QoS 0 messages are
-// dropped while the broker is away (telemetry is periodic anyway). A retained
-// message replaces a queued one on the same topic: only the latest state
-// matters. Acks and events are kept, up to outboxLimit.
+// Publish queues a volatile message for delivery; it never blocks. QoS 0
+// messages are dropped while the broker is away (telemetry is periodic).
 func (l *Link) Publish(m Message) {
 	if m.QoS == 0 && !m.Retained && !l.connected.Load() {
-		l.dropped.Add(1)
+		l.out.mu.Lock()
+		l.out.dropped++
+		l.out.mu.Unlock()
 		return
 	}
+	l.out.Publish(m)
+}
+
+// PublishDurable stores and queues a QoS 1 message numbered by its seq in
+// the durable queue; see outbox.PublishDurable.
+func (l *Link) PublishDurable(topic string, build func(seq uint64) []byte) (uint64, error) {
+	return l.out.PublishDurable(topic, build)
+}
+
+// Backlogged reports whether the agent should stop taking commands until
+// Space is signalled.
+func (l *Link) Backlogged() bool { return l.out.Backlogged() }
+
+// Space is signalled when a backlog has drained.
+func (l *Link) Space() <-chan struct{} { return l.out.Space() }
+
+// SetConfig replaces the connection settings; the next connection uses
+// them (the current one is not dropped).
+func (l *Link) SetConfig(cfg LinkConfig) {
 	l.mu.Lock()
-	if m.Retained {
-		l.outbox = slices.DeleteFunc(l.outbox, func(o queued) bool { return o.Retained && o.Topic == m.Topic })
-	}
-	l.seq++
-	l.outbox = append(l.outbox, queued{l.seq, m})
-	// Beyond the limit the oldest acks and events go; retained documents
-	// (one per topic already) are kept: they are what the operator sees.
-	for excess := len(l.outbox) - outboxLimit; excess > 0; excess-- {
-		i := slices.IndexFunc(l.outbox, func(o queued) bool { return !o.Retained })
-		if i < 0 {
-			break
-		}
-		l.outbox = slices.Delete(l.outbox, i, i+1)
-		l.dropped.Add(1)
-	}
+	groups := l.cfg.Groups
+	l.cfg = cfg
+	l.cfg.Groups = groups
 	l.mu.Unlock()
-	select {
-	case l.wake <- struct{}{}:
-	default:
-	}
+}
+
+func (l *Link) config() LinkConfig {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cfg
 }
 
 // SetGroups changes the group subscriptions ("all" is always kept).
@@ -231,10 +268,7 @@ func (l *Link) SetGroups(groups []string) {
 	l.mu.Lock()
 	l.groups = slices.Clone(groups)
 	l.mu.Unlock()
-	select {
-	case l.resubCh <- struct{}{}:
-	default:
-	}
+	l.resubscribe()
 }
 
 // SetLive changes the live-audio channels subscribed to.
@@ -243,9 +277,12 @@ func (l *Link) SetLive(channels []string) {
 	same := slices.Equal(l.live, channels)
 	l.live = slices.Clone(channels)
 	l.mu.Unlock()
-	if same {
-		return
+	if !same {
+		l.resubscribe()
 	}
+}
+
+func (l *Link) resubscribe() {
 	select {
 	case l.resubCh <- struct{}{}:
 	default:
@@ -258,89 +295,131 @@ func (l *Link) SetLive(channels []string) {
 func (l *Link) Run(ctx context.Context) error {
 	l.done = ctx.Done()
 	bo := backoff.New(time.Second, 60*time.Second, l.clk, nil)
-	first := true
-	for {
+	flaps := 0
+	for first := true; ; first = false {
 		if !first {
 			if err := bo.Wait(ctx); err != nil {
 				return nil
 			}
 		}
-		first = false
-		up, err := l.session1(ctx, bo)
+		up, lasted, err := l.session1(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
+		l.out.reset()
+		if errors.Is(err, errResync) {
+			l.reconnects.Add(1)
+			l.log.Info("mqtt reconnecting", "why", err)
+			first = true // no backoff: nothing failed
+			continue
+		}
 		if up {
 			l.reconnects.Add(1)
+			if lasted >= flapAfter {
+				bo.Reset()
+				if flaps >= flapAlarm {
+					l.emit(ctx, LinkEvent{Kind: LinkStable})
+				}
+				flaps = 0
+			} else {
+				// Lost right after it came up: keep backing off, and say so
+				// when it keeps happening (another client with our id?).
+				flaps++
+				if flaps >= flapAlarm {
+					l.emit(ctx, LinkEvent{Kind: LinkFlapping, Count: flaps, Err: err})
+				}
+			}
 		}
-		l.log.Warn("mqtt link down", "broker", redact.URL(l.cfg.Broker), "err", err, "retry_ceiling", bo.Ceiling())
+		l.out.dropQoS0()
+		l.log.Warn("mqtt link down", "brokers", redactAll(l.config().Brokers), "err", err, "retry_ceiling", bo.Ceiling())
 	}
 }
 
 // session1 runs one connection: connect, subscribe, announce, deliver. It
 // returns when the connection is lost or ctx ends; up tells whether it had
-// connected at all.
-func (l *Link) session1(ctx context.Context, bo *backoff.Backoff) (up bool, err error) {
+// connected at all, lasted for how long.
+func (l *Link) session1(ctx context.Context) (up bool, lasted time.Duration, err error) {
+	cfg := l.config()
 	session := l.session.Load() + 1
 	lost := make(chan error, 1)
-	opts, err := l.options(session, lost)
+	opts, err := l.options(cfg, session, lost)
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
+	h := &hold{open: true}
+	l.mu.Lock()
+	l.hold = h // commands from the session queue wait for the retained ones
+	l.mu.Unlock()
+	defer l.release(nil)
 	c := mqtt.NewClient(opts)
-	tok := c.Connect()
-	if err := waitToken(ctx, tok, nil); err != nil {
+	if err := mqttc.Wait(ctx, c.Connect(), nil, nil); err != nil {
 		c.Disconnect(0)
-		return false, fmt.Errorf("connect %s: %w", redact.URL(l.cfg.Broker), err)
+		return false, 0, fmt.Errorf("connect %s: %w", redactAll(cfg.Brokers), err)
 	}
 	defer c.Disconnect(250)
-	if err := writeSession(l.cfg.SessionFile, session); err != nil {
+	start := l.clk.Now()
+	if err := writeSession(cfg.SessionFile, session); err != nil {
 		l.log.Error("cannot persist the session counter", "err", err)
 	}
 	l.session.Store(session)
-	since := l.clk.Now().UnixMilli()
 	subscribed, err := l.subscribe(ctx, c, nil, lost)
 	if err != nil {
-		return false, err
+		return true, l.clk.Now().Sub(start), err
 	}
+	graceT := l.clk.NewTimer(retainedGrace)
+	defer graceT.Stop()
+	grace := graceT.C()
 	status := func(online bool) []byte {
-		b, _ := json.Marshal(wire.Status{Online: online, Session: session, Version: l.cfg.Version, Since: since, TS: l.clk.Now().UnixMilli()})
+		b, _ := json.Marshal(wire.Status{Online: online, Session: session, Version: cfg.Version, Since: start.UnixMilli(), TS: l.clk.Now().UnixMilli()})
 		return b
 	}
-	if err := waitToken(ctx, c.Publish(l.cfg.Topics.Status(), 1, true, status(true)), lost); err != nil {
-		return false, fmt.Errorf("publish status: %w", err)
+	// An agent stopped while this waits still goes on to say goodbye
+	// below: the broker may hold "online" already.
+	if err := mqttc.Wait(ctx, c.Publish(cfg.Topics.Status(), 1, true, status(true)), lost, nil); err != nil && ctx.Err() == nil {
+		return true, l.clk.Now().Sub(start), fmt.Errorf("publish status: %w", err)
 	}
 	l.tx.Add(1)
-	bo.Reset()
 	l.connected.Store(true)
-	l.log.Info("mqtt link up", "broker", redact.URL(l.cfg.Broker), "session", session)
+	l.log.Info("mqtt link up", "brokers", redactAll(cfg.Brokers), "session", session)
 	l.emit(ctx, LinkEvent{Kind: LinkUp, Session: session})
 	defer func() {
 		l.connected.Store(false)
 		l.emit(context.WithoutCancel(ctx), LinkEvent{Kind: LinkDown, Session: session, Err: err})
 	}()
+	s := &sender{l: l, c: c, lost: lost}
+	resync := l.clk.NewTicker(time.Second)
+	defer resync.Stop()
 	for {
-		err := l.flush(ctx, c, lost)
+		err := s.flush(ctx)
 		if ctx.Err() != nil {
 			// Deliver the last acks (a "restart" ack, say) and say goodbye:
 			// the will fires only on an unclean end.
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			l.flush(fctx, c, lost)
-			waitToken(fctx, c.Publish(l.cfg.Topics.Status(), 1, true, status(false)), lost)
+			s.drain(fctx)
+			mqttc.Wait(fctx, c.Publish(cfg.Topics.Status(), 1, true, status(false)), lost, nil)
 			cancel()
-			return true, ctx.Err()
+			return true, l.clk.Now().Sub(start), ctx.Err()
 		}
 		if err != nil {
-			return true, err
+			return true, l.clk.Now().Sub(start), err
 		}
 		select {
 		case <-ctx.Done():
 		case err := <-lost:
-			return true, err
-		case <-l.wake:
+			return true, l.clk.Now().Sub(start), fmt.Errorf("connection lost: %w", err)
+		case <-l.out.wake:
+		case <-s.oldest():
+		case <-grace:
+			grace = nil
+			l.release(h)
+		case <-resync.C():
+			if l.owed.Load() && len(l.inbound) == 0 && grace == nil {
+				l.owed.Store(false)
+				return true, l.clk.Now().Sub(start), errResync
+			}
 		case <-l.resubCh:
 			if subscribed, err = l.subscribe(ctx, c, subscribed, lost); err != nil && ctx.Err() == nil {
-				return true, err
+				return true, l.clk.Now().Sub(start), err
 			}
 		}
 	}
@@ -353,42 +432,90 @@ func (l *Link) emit(ctx context.Context, ev LinkEvent) {
 	}
 }
 
-// flush publishes the outbox in order, keeping each message until the
-// broker has acknowledged it.
-func (l *Link) flush(ctx context.Context, c mqtt.Client, lost <-chan error) error {
+// sender publishes the outbox in order with up to window QoS 1 messages
+// waiting for their PUBACK, and removes each once acknowledged.
+type sender struct {
+	l        *Link
+	c        mqtt.Client
+	lost     <-chan error
+	inflight []flight
+}
+
+type flight struct {
+	it  *outItem
+	tok mqtt.Token
+}
+
+// oldest is the done channel of the oldest message in flight (nil: none).
+func (s *sender) oldest() <-chan struct{} {
+	if len(s.inflight) == 0 {
+		return nil
+	}
+	return s.inflight[0].tok.Done()
+}
+
+// collect takes the acknowledged messages off the front of the window.
+func (s *sender) collect() (done []*outItem, err error) {
+	for len(s.inflight) > 0 {
+		f := s.inflight[0]
+		select {
+		case <-f.tok.Done():
+		default:
+			return done, nil
+		}
+		if err := f.tok.Error(); err != nil {
+			return done, fmt.Errorf("publish %s: %w", f.it.Topic, err)
+		}
+		done = append(done, f.it)
+		s.inflight = s.inflight[1:]
+	}
+	return done, nil
+}
+
+// flush collects the acknowledged messages and fills the window; it does
+// not wait.
+func (s *sender) flush(ctx context.Context) error {
 	for {
-		l.mu.Lock()
-		if len(l.outbox) == 0 {
-			l.mu.Unlock()
-			return nil
-		}
-		m := l.outbox[0]
-		l.mu.Unlock()
-		var tok mqtt.Token
-		if l.inflight != nil && l.inflight.seq == m.seq && l.inflight.client == c {
-			// Published already on this connection, its wait interrupted
-			// (shutdown): wait for that PUBACK instead of sending it twice.
-			tok = l.inflight.tok
-		} else {
-			tok = c.Publish(m.Topic, m.QoS, m.Retained, m.Payload)
-			l.inflight = &inflight{seq: m.seq, tok: tok, client: c}
-		}
-		if m.QoS > 0 {
-			// Unacknowledged messages stay in the outbox and are sent
-			// again on the next connection.
-			if err := waitToken(ctx, tok, lost); err != nil {
-				return fmt.Errorf("publish %s: %w", m.Topic, err)
+		done, err := s.collect()
+		if len(done) > 0 {
+			s.l.tx.Add(uint64(len(done)))
+			if err := s.l.out.delivered(done); err != nil {
+				s.l.log.Error("outbox: cannot mark messages delivered", "err", err)
 			}
 		}
-		l.inflight = nil
-		l.tx.Add(1)
-		l.mu.Lock()
-		// The head may have been replaced by a newer retained document or
-		// dropped by the limit meanwhile; remove exactly what was sent.
-		if i := slices.IndexFunc(l.outbox, func(o queued) bool { return o.seq == m.seq }); i >= 0 {
-			l.outbox = slices.Delete(l.outbox, i, i+1)
+		if err != nil {
+			return err
 		}
-		l.mu.Unlock()
+		room := window - len(s.inflight)
+		if room <= 0 {
+			return nil
+		}
+		next := s.l.out.next(room)
+		if len(next) == 0 {
+			return nil
+		}
+		for _, it := range next {
+			s.inflight = append(s.inflight, flight{it, s.c.Publish(it.Topic, it.QoS, it.Retained, it.Payload)})
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// drain waits (bounded by ctx) until everything queued is acknowledged.
+func (s *sender) drain(ctx context.Context) {
+	for {
+		if err := s.flush(ctx); err != nil || len(s.inflight) == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.lost:
+			return
+		case <-s.oldest():
+		}
 	}
 }
 
@@ -396,12 +523,13 @@ func (l *Link) flush(ctx context.Context, c mqtt.Client, lost <-chan error) erro
 // prev is what is subscribed now.
 func (l *Link) subscribe(ctx context.Context, c mqtt.Client, prev []string, lost <-chan error) ([]string, error) {
 	l.mu.Lock()
-	want := []string{l.cfg.Topics.Cmd()}
+	topics := l.cfg.Topics
+	want := []string{topics.Cmd()}
 	for _, g := range l.groups {
-		want = append(want, l.cfg.Topics.GroupCmd(g))
+		want = append(want, topics.GroupCmd(g))
 	}
 	for _, ch := range l.live {
-		want = append(want, l.cfg.Topics.Live(ch))
+		want = append(want, topics.Live(ch))
 	}
 	l.mu.Unlock()
 	var add, drop []string
@@ -419,7 +547,7 @@ func (l *Link) subscribe(ctx context.Context, c mqtt.Client, prev []string, lost
 		filters := map[string]byte{}
 		for _, t := range add {
 			filters[t] = 1
-			if strings.HasPrefix(t, l.cfg.Topics.Root+"/live/") {
+			if strings.HasPrefix(t, topics.Root+"/live/") {
 				filters[t] = 0 // live audio: late is as bad as lost
 			}
 		}
@@ -428,33 +556,35 @@ func (l *Link) subscribe(ctx context.Context, c mqtt.Client, prev []string, lost
 		}
 	}
 	if len(drop) > 0 {
-		if err := waitToken(ctx, c.Unsubscribe(drop...), lost); err != nil {
+		if err := mqttc.Wait(ctx, c.Unsubscribe(drop...), lost, nil); err != nil {
 			return prev, fmt.Errorf("unsubscribe %s: %w", strings.Join(drop, ", "), err)
 		}
 	}
 	return want, nil
 }
 
-func (l *Link) options(session uint64, lost chan<- error) (*mqtt.ClientOptions, error) {
+func (l *Link) options(cfg LinkConfig, session uint64, lost chan<- error) (*mqtt.ClientOptions, error) {
+	if len(cfg.Brokers) == 0 {
+		return nil, errors.New("no broker configured (mqtt.broker)")
+	}
 	// The will names the session it ends and when that session began
 	// (about now: it is built just before connecting); the broker sends it
 	// at a time we cannot know, so it carries no ts.
-	will, _ := json.Marshal(wire.Status{Online: false, Session: session, Version: l.cfg.Version, Since: l.clk.Now().UnixMilli()})
+	will, _ := json.Marshal(wire.Status{Online: false, Session: session, Version: cfg.Version, Since: l.clk.Now().UnixMilli()})
 	o := mqtt.NewClientOptions().
-		AddBroker(l.cfg.Broker).
-		SetClientID(l.cfg.ClientID).
+		SetClientID(cfg.ClientID).
 		SetCleanSession(false).
 		SetAutoReconnect(false).
 		SetConnectRetry(false).
 		SetResumeSubs(false).
-		SetKeepAlive(l.cfg.Keepalive).
+		SetKeepAlive(cfg.Keepalive).
 		SetPingTimeout(10*time.Second).
 		SetConnectTimeout(15*time.Second).
 		SetWriteTimeout(15*time.Second).
 		SetOrderMatters(true).
 		// Commands are acknowledged once handled, not on receipt.
 		SetAutoAckDisabled(true).
-		SetBinaryWill(l.cfg.Topics.Status(), will, 1, true).
+		SetBinaryWill(cfg.Topics.Status(), will, 1, true).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			select {
 			case lost <- err:
@@ -464,13 +594,20 @@ func (l *Link) options(session uint64, lost chan<- error) (*mqtt.ClientOptions, 
 		// Clean session off: the broker delivers queued commands right after
 		// CONNACK, before our SUBSCRIBE; the default handler takes those.
 		SetDefaultPublishHandler(l.receive)
-	if l.cfg.Username != "" {
-		o.SetUsername(l.cfg.Username)
-		o.SetPassword(l.cfg.Password)
+	tlsCount := 0
+	for _, b := range cfg.Brokers {
+		o.AddBroker(b)
+		if mqttc.IsTLS(b) {
+			tlsCount++
+		}
 	}
-	if mqttc.IsTLS(l.cfg.Broker) {
+	if cfg.Username != "" {
+		o.SetUsername(cfg.Username)
+		o.SetPassword(cfg.Password)
+	}
+	if tlsCount > 0 {
 		tc, err := mqttc.TLSConfig(mqttc.TLSFiles{
-			CA: l.cfg.CAFile, Cert: l.cfg.CertFile, Key: l.cfg.KeyFile,
+			CA: cfg.CAFile, Cert: cfg.CertFile, Key: cfg.KeyFile,
 			CAName: "mqtt.ca_file", CertName: "mqtt.cert_file", KeyName: "mqtt.key_file",
 		})
 		if err != nil {
@@ -481,28 +618,109 @@ func (l *Link) options(session uint64, lost chan<- error) (*mqtt.ClientOptions, 
 	return o, nil
 }
 
-// receive is paho's message callback. It copies the message and hands it to
-// the agent; blocking here holds paho's router, which is what we want when
-// the agent is busy (back-pressure rather than loss).
+// receive is paho's message callback. It must never block for long: paho
+// reads PUBACKs of our own messages on the same goroutine chain, so a
+// callback waiting for the agent, while the agent waits for its outbox to
+// drain, would deadlock. QoS 1 commands are bounded by the broker's
+// in-flight window (they are PUBACKed only once handled), so the inbound
+// queue does not fill unless a broker ignores it.
 func (l *Link) receive(_ mqtt.Client, m mqtt.Message) {
 	l.rx.Add(1)
-	if ch, ok := strings.CutPrefix(m.Topic(), l.cfg.Topics.Root+"/live/"); ok {
+	topic := m.Topic()
+	root := l.config().Topics.Root
+	if ch, ok := strings.CutPrefix(topic, root+"/live/"); ok {
 		m.Ack()
-		if l.cfg.OnLive != nil && !m.Retained() {
-			l.cfg.OnLive(ch, m.Payload(), l.clk.Now())
+		if l.onLive != nil && !m.Retained() {
+			l.onLive(ch, m.Payload(), l.clk.Now())
 		}
 		return
 	}
-	in := Inbound{Topic: m.Topic(), Payload: slices.Clone(m.Payload()), Retained: m.Retained(), Dup: m.Duplicate(), Ack: m.Ack}
+	in := Inbound{Topic: topic, Payload: slices.Clone(m.Payload()), Retained: m.Retained(), Dup: m.Duplicate(), Ack: m.Ack}
+	l.mu.Lock()
+	if h := l.hold; h != nil && h.open {
+		ok := h.add(in)
+		l.mu.Unlock()
+		if !ok {
+			l.dropInbound(in)
+		}
+		return
+	}
+	l.mu.Unlock()
+	l.deliver(in)
+}
+
+func (l *Link) deliver(in Inbound) {
 	select {
 	case l.inbound <- in:
-	case <-l.done:
+	default:
+		l.dropInbound(in)
 	}
 }
 
-// waitToken waits for a paho token, ctx or a lost connection.
-func waitToken(ctx context.Context, t mqtt.Token, lost <-chan error) error {
-	return mqttc.Wait(ctx, t, lost, nil)
+// dropInbound drops a message the agent cannot take: unacknowledged, so the
+// broker delivers a QoS 1 command again at the next connection.
+func (l *Link) dropInbound(in Inbound) {
+	l.inDropped.Add(1)
+	if !l.owed.Swap(true) {
+		l.log.Warn("inbound queue full: commands dropped unacknowledged; the link reconnects to have them delivered again once the agent has caught up", "topic", in.Topic)
+	}
+}
+
+// hold keeps the commands that arrive on a new connection before the
+// subscription's retained messages have come: the broker delivers the
+// session's queued commands first, then, after the SUBACK, the retained
+// ones. A command published retained while the pole was offline comes
+// twice: queued (without the retain flag) and retained. Held commands
+// equal to a retained message of their topic are not executed.
+type hold struct {
+	open     bool
+	held     []Inbound
+	retained map[string][][]byte // topic → retained payloads seen
+}
+
+func (h *hold) add(in Inbound) bool {
+	if in.Retained {
+		if h.retained == nil {
+			h.retained = map[string][][]byte{}
+		}
+		h.retained[in.Topic] = append(h.retained[in.Topic], in.Payload)
+	}
+	if len(h.held) >= maxHeld {
+		return false
+	}
+	h.held = append(h.held, in)
+	return true
+}
+
+// release ends the hold h (nil: whatever hold is current) and hands the
+// held messages to the agent, the shadowed commands marked.
+func (l *Link) release(h *hold) {
+	l.mu.Lock()
+	if h == nil {
+		h = l.hold
+	}
+	if h == nil || l.hold != h {
+		l.mu.Unlock()
+		return
+	}
+	l.hold = nil
+	held, retained := h.held, h.retained
+	h.held = nil
+	l.mu.Unlock()
+	for _, in := range held {
+		if !in.Retained && slices.ContainsFunc(retained[in.Topic], func(p []byte) bool { return string(p) == string(in.Payload) }) {
+			in.Shadowed = true
+		}
+		l.deliver(in)
+	}
+}
+
+func redactAll(urls []string) string {
+	out := make([]string, len(urls))
+	for i, u := range urls {
+		out[i] = redact.URL(u)
+	}
+	return strings.Join(out, ",")
 }
 
 func readSession(path string) uint64 {

@@ -340,9 +340,16 @@ func (a *Agent) shutdown(reason string, events <-chan player.Event) {
 	}
 }
 
+// maxLiveChannels bounds the live channels subscribed at once (each costs
+// a subscription and, while frames flow, 4G data).
+const maxLiveChannels = 8
+
 // syncLive subscribes to the live channels of the items on air or queued,
 // and to no other: live audio costs 4G data.
-func (a *Agent) syncLive() {
+func (a *Agent) syncLive() { a.link.SetLive(a.liveChannels()) }
+
+// liveChannels are the channels of the items on air or queued, sorted.
+func (a *Agent) liveChannels() []string {
 	var chans []string
 	add := func(it *ladder.Item) {
 		if ch, ok := liveChannel(it.Source); ok && !slices.Contains(chans, ch) {
@@ -356,5 +363,5 @@ func (a *Agent) syncLive() {
 		add(it)
 	}
 	slices.Sort(chans)
-	a.link.SetLive(chans)
+	return chans
 }

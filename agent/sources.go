@@ -239,7 +239,7 @@ func checkSource(src string) error {
 		}
 	case "tone":
 		hz, err := strconv.ParseFloat(rest, 64)
-		if err != nil || hz < 20 || hz > 20000 {
+		if err != nil || !(hz >= 20 && hz <= 20000) { // NaN fails both
 			return fmt.Errorf("tone frequency %q must be 20..20000 Hz", truncate(rest, 20))
 		}
 	default:

@@ -1,78 +1,322 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
 
-	"github.com/loaxa/loaxa/internal/atomicfile"
+	"github.com/loaxa/loaxa/internal/clock"
+	"github.com/loaxa/loaxa/internal/journal"
 )
 
-// storeVersion is the schema version of state.json.
-const storeVersion = 1
+// store keeps what must outlive a restart or a power cut, under DATA_DIR:
+//
+//	state/    the persisted state (zones, volume): each change appends the
+//	          whole small document, the last one wins
+//	answers/  the commands already executed (see answers)
+//	outbox/   the durable messages waiting for the broker (see outbox)
+//
+// All three are journals in Deferred mode: the Run goroutine appends (a
+// write into the page cache, which a crash of the process does not lose)
+// and never waits for the disk; the syncer goroutine fsyncs them together,
+// at most every syncEvery, and reports which generation is durable, so a
+// command is acknowledged to the broker (PUBACK) once its effects survive
+// a power cut. Until then the broker keeps it and redelivers it if the
+// pole loses power: at least once, never lost. Read-only commands write
+// nothing at all.
+type store struct {
+	dir     string
+	log     logger
+	clk     clock.Clock
+	state   *journal.Journal
+	answers *journal.Journal
+	outbox  *journal.Queue
 
-// recentAcks is how many answered command ids are remembered (and
-// persisted) so a redelivered command is answered again, not re-executed.
-const recentAcks = 256
+	gen     atomic.Uint64 // bumped by the Run goroutine after appends that matter
+	durable atomic.Uint64 // the generation the last successful sync covered
+	kick    chan struct{}
+	synced  chan uint64 // the newest durable generation (latest wins)
+	failed  chan error  // a sync that failed (latest wins)
 
-// persisted is what the agent keeps in DATA_DIR/state.json across restarts
-// and power cuts.
+	// answerSeqs maps each remembered answer's id to its record's seq, to
+	// find how much of the answers journal can be trimmed. Run goroutine.
+	answerSeqs map[string]uint64
+
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	cancel    context.CancelFunc
+}
+
+type logger interface {
+	Error(msg string, args ...any)
+	Warn(msg string, args ...any)
+}
+
+// storeVersion is the schema version of a state record (and of the old
+// state.json, which version 1 agents kept and which is imported once).
+const storeVersion = 2
+
+// syncEvery bounds how often the store fsyncs: one fsync carries every
+// change of the interval (group commit). On an SD card that is one block
+// write per interval whatever the command rate, and it delays a command's
+// PUBACK (not its answer) by at most this much.
+const syncEvery = 100 * time.Millisecond
+
+// Journal sizes: the state journal holds copies of a ~100-byte document
+// and is trimmed to its last one; answers are bounded by their count.
+var (
+	stateJournal   = journal.Options{Deferred: true, SegmentBytes: 16 << 10, MaxBytes: 256 << 10, MaxRecord: 16 << 10}
+	answersJournal = journal.Options{Deferred: true, SegmentBytes: 256 << 10, MaxBytes: 8 << 20, MaxRecord: 4 << 10}
+	outboxJournal  = journal.Options{Deferred: true, SegmentBytes: 256 << 10, MaxBytes: 16 << 20, MaxRecord: 64 << 10}
+)
+
+// persisted is what the agent restores at start.
 type persisted struct {
 	Version int             `json:"version"`
 	Zones   map[string]bool `json:"zones"`
 	Volume  int             `json:"volume"`
-	// Acks are the most recent answers, oldest first.
-	Acks []recentAck `json:"acks"`
-}
-
-type recentAck struct {
-	ID  string          `json:"id"`
-	Ack json.RawMessage `json:"ack"`
 }
 
 // defaultVolume is the master volume of a new pole.
 const defaultVolume = 60
 
-func statePath(dataDir string) string { return filepath.Join(dataDir, "state.json") }
-
-// loadState reads state.json. A missing file is a first start. A corrupt
-// one is moved aside (for a post-mortem) and reported; the agent then starts
-// from defaults instead of refusing to run.
-func loadState(dataDir string) (p persisted, warning error) {
+// openStore opens the journals under dir and loads what they hold.
+// warnings are what was found damaged or reset (the agent raises an alarm
+// and goes on from defaults); err is an I/O error that leaves the agent
+// without storage.
+func openStore(dir string, clk clock.Clock, log logger) (s *store, p persisted, ans []*answer, warnings []error, err error) {
 	p = persisted{Version: storeVersion, Zones: map[string]bool{}, Volume: defaultVolume}
-	path := statePath(dataDir)
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return p, nil
+	s = &store{dir: dir, log: log, clk: clk, kick: make(chan struct{}, 1), synced: make(chan uint64, 1),
+		failed: make(chan error, 1), answerSeqs: map[string]uint64{}}
+	if s.state, err = journal.Open(filepath.Join(dir, "state"), stateJournal); err != nil {
+		return nil, p, nil, nil, err
 	}
-	if err != nil {
-		return p, fmt.Errorf("read %s: %w", path, err)
+	if s.answers, err = journal.Open(filepath.Join(dir, "answers"), answersJournal); err != nil {
+		s.state.Close()
+		return nil, p, nil, nil, err
 	}
-	var got persisted
-	if err := json.Unmarshal(data, &got); err != nil || got.Version < 1 || got.Version > storeVersion || got.Volume < 0 || got.Volume > 100 {
-		aside := path + ".corrupt"
-		os.Rename(path, aside)
-		if err == nil {
-			err = fmt.Errorf("version %d, volume %d out of range", got.Version, got.Volume)
+	if s.outbox, err = journal.OpenQueue(filepath.Join(dir, "outbox"), outboxJournal); err != nil {
+		s.state.Close()
+		s.answers.Close()
+		return nil, p, nil, nil, err
+	}
+	for name, st := range map[string]journal.Stats{"state": s.state.Stats(), "answers": s.answers.Stats(), "outbox": s.outbox.Stats().Records} {
+		if st.Damaged() {
+			warnings = append(warnings, fmt.Errorf("the %s journal was damaged (a power cut or a failing SD card): %d torn bytes, %d corrupt segments; what was readable is kept", name, st.TornBytes, st.CorruptSegments))
 		}
-		return p, fmt.Errorf("%s is unreadable (%v); moved to %s, starting from defaults", path, err, aside)
+	}
+	var last []byte
+	s.state.Scan(0, func(_ uint64, rec []byte) error {
+		last = append(last[:0], rec...)
+		return nil
+	})
+	switch {
+	case last != nil:
+		if err := decodeState(last, &p); err != nil {
+			warnings = append(warnings, fmt.Errorf("the saved state is unreadable (%v); starting from defaults", err))
+		}
+	default:
+		if w := s.importStateJSON(&p); w != nil {
+			warnings = append(warnings, w)
+		}
+	}
+	now := clk.Now().UnixMilli()
+	s.answers.Scan(0, func(seq uint64, rec []byte) error {
+		var a answer
+		if json.Unmarshal(rec, &a) == nil && a.ID != "" && a.Until >= now {
+			ans = append(ans, &a)
+			s.answerSeqs[a.ID] = seq
+		}
+		return nil
+	})
+	return s, p, ans, warnings, nil
+}
+
+func decodeState(b []byte, p *persisted) error {
+	var got persisted
+	if err := json.Unmarshal(b, &got); err != nil {
+		return err
+	}
+	if got.Version < 1 || got.Version > storeVersion || got.Volume < 0 || got.Volume > 100 {
+		return fmt.Errorf("version %d, volume %d out of range", got.Version, got.Volume)
 	}
 	if got.Zones == nil {
 		got.Zones = map[string]bool{}
 	}
-	return got, nil
+	*p = got
+	return nil
 }
 
-func saveState(dataDir string, p persisted) error {
+// importStateJSON migrates the state.json of a version 1 agent (which also
+// held its remembered acks, not carried over) into the state journal.
+func (s *store) importStateJSON(p *persisted) error {
+	path := filepath.Join(s.dir, "state.json")
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	if err := decodeState(data, p); err != nil {
+		os.Rename(path, path+".corrupt")
+		return fmt.Errorf("%s is unreadable (%v); moved to %s.corrupt, starting from defaults", path, err, path)
+	}
+	if err := s.saveState(*p); err != nil {
+		return err
+	}
+	if err := s.state.Sync(); err != nil {
+		return err
+	}
+	os.Remove(path)
+	return nil
+}
+
+// saveState appends the state; an error means it was not stored (the
+// caller undoes the change).
+func (s *store) saveState(p persisted) error {
 	p.Version = storeVersion
-	// Not indented: acks are stored verbatim and must be re-sent byte for byte.
-	data, err := json.Marshal(p)
+	p.Zones = maps.Clone(p.Zones)
+	b, err := json.Marshal(p)
 	if err != nil {
 		return err
 	}
-	_, err = atomicfile.WriteFile(statePath(dataDir), data, 0o644)
+	seq, err := s.state.Append(b)
+	if err != nil {
+		return err
+	}
+	if s.state.Stats().Segments > 2 {
+		// Every record before the last is obsolete.
+		if err := s.state.Trim(seq); err != nil {
+			s.log.Warn("state journal: trim", "err", err)
+		}
+	}
+	s.touch()
+	return nil
+}
+
+// saveAnswer appends a remembered answer; answers that can no longer be
+// accepted are trimmed away as the journal grows.
+func (s *store) saveAnswer(a *answer, live func(id string) bool) error {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	seq, err := s.answers.Append(b)
+	if errors.Is(err, journal.ErrFull) {
+		s.trimAnswers(live)
+		seq, err = s.answers.Append(b)
+	}
+	if err != nil {
+		return err
+	}
+	s.answerSeqs[a.ID] = seq
+	if st := s.answers.Stats(); st.Segments > 4 {
+		s.trimAnswers(live)
+	}
+	s.touch()
+	return nil
+}
+
+// trimAnswers drops the journal's segments that hold no answer still
+// remembered.
+func (s *store) trimAnswers(live func(id string) bool) {
+	keep := s.answers.Next()
+	for id, seq := range s.answerSeqs {
+		if !live(id) {
+			delete(s.answerSeqs, id)
+			continue
+		}
+		keep = min(keep, seq)
+	}
+	if err := s.answers.Trim(keep); err != nil {
+		s.log.Warn("answers journal: trim", "err", err)
+	}
+}
+
+// touch marks a change to make durable and wakes the syncer; it returns
+// the generation that covers it.
+func (s *store) touch() uint64 {
+	g := s.gen.Add(1)
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+	return g
+}
+
+// pendingGen is the generation the next sync will cover.
+func (s *store) pendingGen() uint64 { return s.gen.Load() }
+
+// run is the syncer goroutine.
+func (s *store) run(ctx context.Context) {
+	defer s.wg.Done()
+	t := s.clk.NewTimer(0)
+	defer t.Stop()
+	last := time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.kick:
+		}
+		if wait := syncEvery - s.clk.Now().Sub(last); wait > 0 && !last.IsZero() {
+			// Group commit: what arrives meanwhile rides along.
+			t.Reset(wait)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C():
+			}
+		}
+		last = s.clk.Now()
+		g := s.gen.Load()
+		if err := s.sync(); err != nil {
+			select {
+			case <-s.failed:
+			default:
+			}
+			s.failed <- err
+			continue
+		}
+		s.durable.Store(g)
+		select {
+		case <-s.synced:
+		default:
+		}
+		s.synced <- g
+	}
+}
+
+func (s *store) sync() error {
+	return errors.Join(s.state.Sync(), s.answers.Sync(), s.outbox.Sync())
+}
+
+// start runs the syncer until close.
+func (s *store) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.wg.Add(1)
+	go s.run(ctx)
+}
+
+// close stops the syncer, syncs one last time and closes the journals.
+func (s *store) close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		if s.cancel != nil {
+			s.cancel()
+			s.wg.Wait()
+		}
+		err = errors.Join(s.state.Close(), s.answers.Close(), s.outbox.Close())
+	})
 	return err
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"regexp"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -53,14 +54,32 @@ type Config struct {
 type MQTT struct {
 	// Broker is tcp://host:port, tls://host:port, ssl://host:port or
 	// "embedded" (an in-process broker on 127.0.0.1:1883, for demos).
-	Broker   string `toml:"broker" json:"broker"`
-	Username string `toml:"username" json:"username"`
+	Broker string `toml:"broker" json:"broker"`
+	// Brokers are more addresses of the same broker cluster, tried in turn
+	// after Broker.
+	Brokers  []string `toml:"brokers" json:"brokers"`
+	Username string   `toml:"username" json:"username"`
 	Password string `toml:"password" json:"password" secret:"true"`
 	CAFile   string `toml:"ca_file" json:"ca_file"`
 	CertFile string `toml:"cert_file" json:"cert_file"`
 	KeyFile  string `toml:"key_file" json:"key_file"`
 	// Keepalive in seconds.
 	Keepalive int `toml:"keepalive" json:"keepalive"`
+	// FallbackAfterS: after a restart with changed mqtt.* settings that do
+	// not reach the broker within this many seconds, the pole goes back to
+	// the last settings that connected.
+	FallbackAfterS int `toml:"fallback_after_s" json:"fallback_after_s"`
+}
+
+// AllBrokers is Broker followed by Brokers, without duplicates.
+func (m MQTT) AllBrokers() []string {
+	out := []string{m.Broker}
+	for _, b := range m.Brokers {
+		if !slices.Contains(out, b) {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // Auth configures command authentication.
@@ -72,6 +91,9 @@ type Auth struct {
 	// MaxSkew bounds how far a signed command's ts may be from the device
 	// clock, in seconds.
 	MaxSkew int `toml:"max_skew" json:"max_skew"`
+	// LegacySignatures accepts v1 signatures, which do not cover the
+	// target, while the operator's tools migrate to v2.
+	LegacySignatures bool `toml:"legacy_signatures" json:"legacy_signatures"`
 }
 
 // Audio configures the output chain and the priority ladder.
@@ -103,7 +125,12 @@ type Audio struct {
 	// StreamConnectS and StreamStallS bound network streams.
 	StreamConnectS int `toml:"stream_connect_s" json:"stream_connect_s"`
 	StreamStallS   int `toml:"stream_stall_s" json:"stream_stall_s"`
+	// QueueMax bounds the items waiting for the output; more are busy.
+	QueueMax int `toml:"queue_max" json:"queue_max"`
 }
+
+// MaxGroups bounds the groups a pole belongs to (each is a subscription).
+const MaxGroups = 32
 
 // Hardware is the wiring of the pole.
 type Hardware struct {
@@ -121,13 +148,13 @@ func Default() *Config {
 		TeleInterval: 60,
 		PowerOn:      "restore",
 		LogLevel:     "info",
-		MQTT:         MQTT{Broker: "tcp://127.0.0.1:1883", Keepalive: 30},
+		MQTT:         MQTT{Broker: "tcp://127.0.0.1:1883", Brokers: []string{}, Keepalive: 30, FallbackAfterS: 600},
 		Auth:         Auth{Signed: []string{}, MaxSkew: 300},
 		Audio: Audio{
 			Rate: 48000, Channels: 2, BufferMS: 40, EmergencyMinVolume: 80,
 			AmpWarmupMS: 500, RelaySettleMS: 50, FadeMS: 30, AmpHoldS: 30,
 			Chime: []string{"priority", "emergency"}, LiveTargetMS: 200,
-			StreamConnectS: 10, StreamStallS: 15,
+			StreamConnectS: 10, StreamStallS: 15, QueueMax: 64,
 		},
 		Hardware: Hardware{hal.Layout{
 			Zones: map[string][]hal.PinConfig{
@@ -204,7 +231,9 @@ func describeTOMLError(err error) error {
 	return err
 }
 
-var pinRE = func(s string) bool { return s != "" && !strings.ContainsAny(s, " \t\n") }
+// pinRE is the alphabet of GPIO line names as periph knows them (GPIO17,
+// P1_11, ...): the simulator also makes a file of each, so no path.
+var pinRE = regexp.MustCompile(`^[A-Za-z0-9_]{1,32}$`).MatchString
 
 // Validate checks every key and returns an error naming the first bad one.
 func (c *Config) Validate() error {
@@ -220,6 +249,9 @@ func (c *Config) Validate() error {
 	}
 	if err := wire.CheckRoot(c.TopicRoot); err != nil {
 		bad("topic_root", "%v", err)
+	}
+	if len(c.Groups) > MaxGroups {
+		bad("groups", "at most %d groups, got %d", MaxGroups, len(c.Groups))
 	}
 	for i, g := range c.Groups {
 		if !wire.ValidGroup(g) {
@@ -237,6 +269,19 @@ func (c *Config) Validate() error {
 	}
 	if err := checkBroker(c.MQTT.Broker); err != nil {
 		bad("mqtt.broker", "%v", err)
+	}
+	if len(c.MQTT.Brokers) > 8 {
+		bad("mqtt.brokers", "at most 8 more brokers, got %d", len(c.MQTT.Brokers))
+	}
+	for i, b := range c.MQTT.Brokers {
+		if b == "embedded" {
+			bad(fmt.Sprintf("mqtt.brokers[%d]", i), `"embedded" goes in mqtt.broker`)
+		} else if err := checkBroker(b); err != nil {
+			bad(fmt.Sprintf("mqtt.brokers[%d]", i), "%v", err)
+		}
+	}
+	if c.MQTT.FallbackAfterS < 10 || c.MQTT.FallbackAfterS > 86400 {
+		bad("mqtt.fallback_after_s", "must be 10..86400 seconds, got %d", c.MQTT.FallbackAfterS)
 	}
 	if c.MQTT.Keepalive < 5 || c.MQTT.Keepalive > 600 {
 		bad("mqtt.keepalive", "must be 5..600 seconds, got %d", c.MQTT.Keepalive)
@@ -272,6 +317,7 @@ func (c *Config) Validate() error {
 		{"audio.live_target_ms", au.LiveTargetMS, 20, 5000},
 		{"audio.stream_connect_s", au.StreamConnectS, 1, 120},
 		{"audio.stream_stall_s", au.StreamStallS, 1, 300},
+		{"audio.queue_max", au.QueueMax, 1, 1000},
 	} {
 		if r.v < r.lo || r.v > r.hi {
 			bad(r.key, "must be %d..%d, got %d", r.lo, r.hi, r.v)
@@ -288,7 +334,7 @@ func (c *Config) Validate() error {
 	seen := map[string]string{}
 	usePin := func(key string, p hal.PinConfig) {
 		if !pinRE(p.Pin) {
-			bad(key+".pin", "must name a GPIO line such as GPIO17, got %q", p.Pin)
+			bad(key+".pin", "must name a GPIO line such as GPIO17 (1-32 chars of A-Z, a-z, 0-9, _), got %q", p.Pin)
 			return
 		}
 		if prev, dup := seen[p.Pin]; dup {

@@ -20,3 +20,22 @@ func TestSecretKeysComeFromTheTags(t *testing.T) {
 		t.Fatal("Flatten(false) shows the password")
 	}
 }
+
+// Issue 7, finding 8: a pin "../../x" was accepted (the simulator makes a
+// file of each pin's name); groups had no limit.
+func TestPinNamesAndGroupsAreBounded(t *testing.T) {
+	for _, pin := range []string{"../../x", "GPIO17/..", "a b", "GPIO\x00", strings.Repeat("G", 33)} {
+		c := Default()
+		c.Hardware.Amp.Pin = pin
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "hardware.amp.pin") {
+			t.Errorf("pin %q: %v", pin, err)
+		}
+	}
+	c := Default()
+	for i := range MaxGroups + 1 {
+		c.Groups = append(c.Groups, "group-"+strings.Repeat("x", 3)+string(rune('a'+i%26))+string(rune('a'+i/26)))
+	}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "groups") {
+		t.Errorf("%d groups: %v", len(c.Groups), err)
+	}
+}

@@ -18,6 +18,9 @@ type Queue struct {
 // limit).
 func NewQueue(limit int) *Queue { return &Queue{limit: limit} }
 
+// SetLimit changes the limit; items already waiting stay.
+func (q *Queue) SetLimit(limit int) { q.limit = limit }
+
 // Verdict is the ladder's answer to an offered item.
 type Verdict int
 

@@ -36,6 +36,7 @@ type Broker struct {
 	bin  string
 	dir  string
 	port int
+	opts Options
 
 	log *logBuffer
 
@@ -49,11 +50,25 @@ type Broker struct {
 // missing or does not come up, and stops the broker in t.Cleanup.
 func Start(t testing.TB) *Broker {
 	t.Helper()
+	return StartWith(t, Options{MaxQueued: 1000})
+}
+
+// Options vary the broker's configuration.
+type Options struct {
+	// MaxQueued is mosquitto's max_queued_messages: QoS 1 messages kept
+	// for a client beyond its in-flight window (0: no limit). A burst test
+	// needs 0, or it measures the broker's drops rather than the agent.
+	MaxQueued int
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, o Options) *Broker {
+	t.Helper()
 	bin, err := locate(DefaultPath)
 	if err != nil {
 		t.Fatalf("mqtttest: %v", err)
 	}
-	b := &Broker{t: t, bin: bin, dir: t.TempDir(), log: &logBuffer{}}
+	b := &Broker{t: t, bin: bin, dir: t.TempDir(), log: &logBuffer{}, opts: o}
 	t.Cleanup(b.Stop)
 	if os.Getenv("LOAXA_MQTTTEST_DEBUG") != "" {
 		// Registered after Stop, so it runs first: the log of a failed
@@ -169,7 +184,7 @@ func (b *Broker) config() (string, error) {
 	c.WriteString("autosave_interval 1\n")
 	// Queue enough for tests that park many QoS 1 messages for an offline
 	// client; the default of 1000 is plenty, but say so explicitly.
-	c.WriteString("max_queued_messages 1000\n")
+	fmt.Fprintf(&c, "max_queued_messages %d\n", b.opts.MaxQueued)
 	c.WriteString("log_dest stderr\n")
 	types := []string{"error", "warning", "notice", "information", "subscribe", "unsubscribe"}
 	if os.Getenv("LOAXA_MQTTTEST_DEBUG") != "" {
