@@ -194,7 +194,7 @@ func (b *Broker) start() error {
 	}
 	cmd := exec.Command(b.bin, "-c", conf)
 	cmd.Dir = b.dir
-	cmd.SysProcAttr = procAttr()
+	testenv.DieWithTest(cmd) // no orphaned brokers if the test binary dies without Cleanup
 	cmd.Stdout = b.log
 	cmd.Stderr = b.log
 	if err := cmd.Start(); err != nil {

@@ -15,4 +15,13 @@
 //		testenv.Tool{Cmd: "mosquitto_sub", Package: "mosquitto-clients"})
 //
 // scripts/deps.sh installs every tool the tests need.
+//
+// The other rule is that nothing a test starts outlives it. Cleanup stops
+// a process when the test ends normally; DieWithTest covers the test
+// binary that dies without running Cleanup (go test's -timeout, a kill):
+//
+//	cmd := exec.Command(bin, args...)
+//	testenv.DieWithTest(cmd)
+//	if err := cmd.Start(); err != nil { ... }
+//	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 package testenv
