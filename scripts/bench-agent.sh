@@ -32,8 +32,14 @@ set_tcp_nodelay true
 CONF
 [ "$(id -u)" = 0 ] && echo "user root" >> "$tmp/mosquitto.conf"
 mosquitto -c "$tmp/mosquitto.conf" >"$tmp/mosquitto.log" 2>&1 &
-pids+=($!)
-sleep 0.5
+mpid=$!
+pids+=($mpid)
+# Wait until mosquitto listens (or has died), at most 10 s.
+for ((i = 0; i < 100; i++)); do
+  (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
+  kill -0 "$mpid" 2>/dev/null || { echo "bench-agent: mosquitto exited:" >&2; cat "$tmp/mosquitto.log" >&2; exit 1; }
+  sleep 0.1
+done
 "$tmp/loaxad-amd64" --sim --broker "tcp://127.0.0.1:$port" --id bench-idle --data-dir "$tmp/data" 2>"$tmp/agent.log" &
 agent=$!
 pids+=($agent)

@@ -121,6 +121,9 @@ fi
 apid=$!
 pids+=("$apid")
 
+# Only for foreground use: a function run with & is a subshell, so $! would
+# be the subshell's pid and killing it would leave mosquitto_sub running.
+# Background processes are started directly (see the ack subscriber).
 sub() { mosquitto_sub -h 127.0.0.1 -p "$port" "$@"; }
 pub() { mosquitto_pub -h 127.0.0.1 -p "$port" "$@"; }
 
@@ -139,7 +142,8 @@ echo "smoke-arm64: online after $((SECONDS - deadline + ONLINE_TIMEOUT))s: $stat
 # command goes out: it also listens on a probe topic, and the command is sent
 # only once a probe has come back through it.
 probe="smoke/probe/$$"
-sub -q 1 -v -t "$ROOT/dev/$ID/ack" -t "$probe" >"$tmp/sub.out" 2>"$tmp/sub.err" &
+mosquitto_sub -h 127.0.0.1 -p "$port" -q 1 -v -t "$ROOT/dev/$ID/ack" -t "$probe" \
+	>"$tmp/sub.out" 2>"$tmp/sub.err" &
 pids+=("$!")
 for ((i = 0; ; i++)); do
 	((i < 50)) || fail "the ack subscriber never received its probe"

@@ -13,8 +13,8 @@ import (
 
 	"github.com/loaxa/loaxa/audio"
 	"github.com/loaxa/loaxa/audio/dsp"
-	"github.com/loaxa/loaxa/audio/tone"
 	"github.com/loaxa/loaxa/audio/wav"
+	"github.com/loaxa/loaxa/internal/audiotest"
 	"github.com/loaxa/loaxa/internal/clock"
 )
 
@@ -23,17 +23,7 @@ var stereo48 = audio.Format{Rate: 48000, Channels: 2}
 // toneFrames returns d of a 1 kHz half-scale tone.
 func toneFrames(t *testing.T, f audio.Format, d time.Duration) []int16 {
 	t.Helper()
-	frames := int(d.Seconds() * float64(f.Rate))
-	p := make([]int16, frames*f.Channels)
-	src := tone.New(1000, f, 0.5)
-	for got := 0; got < len(p); {
-		n, err := src.Read(p[got:])
-		if err != nil {
-			t.Fatal(err)
-		}
-		got += n
-	}
-	return p
+	return audiotest.Sine(f, 1000, 0.5, int(d.Seconds()*float64(f.Rate)))
 }
 
 func newSink(t *testing.T, o AudioSinkOptions) (*AudioSink, *clock.Fake) {
@@ -88,12 +78,17 @@ func TestAudioSinkRecordsWrites(t *testing.T) {
 }
 
 // waitBlocked waits until the sink's Write or Drain has armed its timer.
+// The 10 s bound turns a hang into a failure; it is not a timing
+// assertion.
 func waitBlocked(t *testing.T, clk *clock.Fake, done <-chan error) {
 	t.Helper()
+	hang := time.After(10 * time.Second)
 	for clk.Waiters() == 0 {
 		select {
 		case err := <-done:
 			t.Fatalf("returned (%v) instead of blocking", err)
+		case <-hang:
+			t.Fatal("neither returned nor armed a timer on the sink's clock")
 		case <-time.After(time.Millisecond):
 		}
 	}

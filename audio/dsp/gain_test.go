@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/loaxa/loaxa/audio"
+	"github.com/loaxa/loaxa/internal/audiotest"
 )
 
 func TestGainCurve(t *testing.T) {
@@ -39,7 +40,7 @@ func TestGainCurve(t *testing.T) {
 func TestGainerRampHasNoClick(t *testing.T) {
 	f := audio.Format{Rate: 48000, Channels: 2}
 	const hz, amp = 440.0, 0.9
-	in := sine(f, hz, amp, f.Rate/2)
+	in := audiotest.Sine(f, hz, amp, f.Rate/2)
 	inStep := MaxStep(in, f.Channels)
 	tests := []struct {
 		name      string

@@ -3,7 +3,6 @@ package dsp
 import (
 	"errors"
 	"io"
-	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -44,19 +43,6 @@ func (s *sliceSource) Read(p []int16) (int, error) {
 func randomChunks(seed uint64) func(int) int {
 	r := rand.New(rand.NewPCG(seed, 1))
 	return func(max int) int { return r.IntN(max + 1) }
-}
-
-// sine returns frames of a sine of amplitude amp (fraction of full scale)
-// at hz, the same on every channel.
-func sine(f audio.Format, hz, amp float64, frames int) []int16 {
-	p := make([]int16, 0, frames*f.Channels)
-	for i := range frames {
-		v := int16(math.Round(amp * 32767 * math.Sin(2*math.Pi*hz*float64(i)/float64(f.Rate))))
-		for range f.Channels {
-			p = append(p, v)
-		}
-	}
-	return p
 }
 
 // readAll reads src to the end with reads of random sizes.

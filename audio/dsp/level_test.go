@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/loaxa/loaxa/audio"
+	"github.com/loaxa/loaxa/internal/audiotest"
 )
 
 func TestLevel(t *testing.T) {
@@ -17,9 +18,9 @@ func TestLevel(t *testing.T) {
 		goertzelAt   float64
 		wantGoertzel float64
 	}{
-		{"full-scale sine", sine(f, 1000, 1, 4800), -3.01, 0, 0.01, 1000, 1},
-		{"half-scale sine", sine(f, 1000, 0.5, 4800), -9.03, -6.02, 0.01, 1000, 0.5},
-		{"half-scale sine, other frequency", sine(f, 1000, 0.5, 4800), -9.03, -6.02, 0.01, 1500, 0},
+		{"full-scale sine", audiotest.Sine(f, 1000, 1, 4800), -3.01, 0, 0.01, 1000, 1},
+		{"half-scale sine", audiotest.Sine(f, 1000, 0.5, 4800), -9.03, -6.02, 0.01, 1000, 0.5},
+		{"half-scale sine, other frequency", audiotest.Sine(f, 1000, 0.5, 4800), -9.03, -6.02, 0.01, 1500, 0},
 		{"silence", make([]int16, 100), Floor, Floor, 0, 1000, 0},
 		{"empty", nil, Floor, Floor, 0, 1000, 0},
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/loaxa/loaxa/internal/cputime"
 
 	"github.com/loaxa/loaxa/audio"
+	"github.com/loaxa/loaxa/internal/audiotest"
 )
 
 // snr compares out with the ideal sine at the output rate, skipping the
@@ -56,7 +57,7 @@ func TestResampleKeepsTone(t *testing.T) {
 		to := audio.Format{Rate: tt.to, Channels: tt.channels}
 		t.Run(fmt.Sprintf("%d→%d Hz %dch %v Hz tone", tt.from, tt.to, tt.channels, tt.hz), func(t *testing.T) {
 			const amp = 0.5
-			in := sine(from, tt.hz, amp, tt.from/2) // 500 ms
+			in := audiotest.Sine(from, tt.hz, amp, tt.from/2) // 500 ms
 			out := readAll(t, Convert(&sliceSource{f: from, p: in, chunk: randomChunks(7)}, to), 3)
 
 			wantFrames := (len(in)/tt.channels*tt.to + tt.from - 1) / tt.from
@@ -86,7 +87,7 @@ func TestResampleKeepsTone(t *testing.T) {
 func TestResampleRejectsAliases(t *testing.T) {
 	from := audio.Format{Rate: 48000, Channels: 1}
 	to := audio.Format{Rate: 16000, Channels: 1}
-	out := readAll(t, Convert(&sliceSource{f: from, p: sine(from, 12000, 0.9, 48000)}, to), 1)
+	out := readAll(t, Convert(&sliceSource{f: from, p: audiotest.Sine(from, 12000, 0.9, 48000)}, to), 1)
 	// 12 kHz sampled at 16 kHz would be heard at 4 kHz.
 	if a := Goertzel(out, to, 4000); GainToDB(a/0.9) > -70 {
 		t.Errorf("12 kHz tone aliased to 4 kHz at %.1f dB, want below -70 dB", GainToDB(a/0.9))
@@ -180,7 +181,7 @@ func TestConvertChannels(t *testing.T) {
 	// mono result carries both at half amplitude.
 	from := audio.Format{Rate: 44100, Channels: 2}
 	to := audio.Format{Rate: 48000, Channels: 1}
-	left, right := sine(audio.Format{Rate: 44100, Channels: 1}, 500, 0.8, 44100), sine(audio.Format{Rate: 44100, Channels: 1}, 2000, 0.4, 44100)
+	left, right := audiotest.Sine(audio.Format{Rate: 44100, Channels: 1}, 500, 0.8, 44100), audiotest.Sine(audio.Format{Rate: 44100, Channels: 1}, 2000, 0.4, 44100)
 	in := make([]int16, 0, 2*44100)
 	for i := range left {
 		in = append(in, left[i], right[i])
@@ -201,7 +202,7 @@ func TestConvertErrors(t *testing.T) {
 	boom := errors.New("network gone")
 
 	t.Run("source error after its samples", func(t *testing.T) {
-		src := &sliceSource{f: f, p: sine(f, 1000, 0.5, 4410), err: boom}
+		src := &sliceSource{f: f, p: audiotest.Sine(f, 1000, 0.5, 4410), err: boom}
 		c := Convert(src, audio.Format{Rate: 48000, Channels: 2})
 		buf := make([]int16, 100000)
 		got := 0
@@ -300,7 +301,7 @@ func BenchmarkResample(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			in := sine(audio.Format{Rate: rt.from, Channels: rt.ch}, 1000, 0.5, rt.from/50)
+			in := audiotest.Sine(audio.Format{Rate: rt.from, Channels: rt.ch}, 1000, 0.5, rt.from/50)
 			dst := make([]int16, 0, 4*len(in))
 			b.SetBytes(int64(rt.from * rt.ch * 2))
 			runtime.LockOSThread()

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/loaxa/loaxa/audio"
+	"github.com/loaxa/loaxa/internal/audiotest"
 )
 
 func TestEncoder(t *testing.T) {
@@ -29,7 +30,7 @@ func TestEncoder(t *testing.T) {
 			}
 			f := tt.opts.Format
 			for k := range 3 {
-				fr, err := e.Encode(tone(f, 440, 0.3, tt.samples, k*tt.samples), captured, k == 2)
+				fr, err := e.Encode(audiotest.SineAt(f, 440, 0.3, k*tt.samples, tt.samples), captured, k == 2)
 				if err != nil {
 					t.Fatal(err)
 				}

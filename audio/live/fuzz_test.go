@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/loaxa/loaxa/audio"
+	"github.com/loaxa/loaxa/internal/audiotest"
 )
 
 // FuzzSource drives a Source with a fuzzed script of frames (seq jumps
@@ -24,7 +25,7 @@ func FuzzSource(f *testing.F) {
 	}
 	var opusPackets [][]byte
 	for k := range 4 {
-		fr, err := enc.Encode(tone(mono48, 500, 0.3, 960, k*960), t0, false)
+		fr, err := enc.Encode(audiotest.SineAt(mono48, 500, 0.3, k*960, 960), t0, false)
 		if err != nil {
 			f.Fatal(err)
 		}

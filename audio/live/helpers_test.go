@@ -2,7 +2,6 @@ package live
 
 import (
 	"context"
-	"math"
 	"sort"
 	"testing"
 	"time"
@@ -180,28 +179,4 @@ func seqOf(n int) []int {
 		out[i] = i + 1
 	}
 	return out
-}
-
-// tone makes a sine of hz at amplitude amp (0–1 of full scale).
-func tone(f audio.Format, hz, amp float64, frames, offset int) []int16 {
-	out := make([]int16, frames*f.Channels)
-	for i := range frames {
-		v := int16(math.Round(amp * 32767 * math.Sin(2*math.Pi*hz*float64(i+offset)/float64(f.Rate))))
-		for c := range f.Channels {
-			out[i*f.Channels+c] = v
-		}
-	}
-	return out
-}
-
-// goertzel returns the power of frequency hz in mono samples at rate.
-func goertzel(p []int16, rate int, hz float64) float64 {
-	w := 2 * math.Pi * hz / float64(rate)
-	c := 2 * math.Cos(w)
-	var s1, s2 float64
-	for _, x := range p {
-		s0 := float64(x) + c*s1 - s2
-		s2, s1 = s1, s0
-	}
-	return (s1*s1 + s2*s2 - c*s1*s2) / float64(len(p)*len(p))
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/loaxa/loaxa/audio"
+	"github.com/loaxa/loaxa/internal/audiotest"
 )
 
 // The jitter buffer plays PCM frames back in seq order, bit for bit, after
@@ -368,7 +369,7 @@ func TestOpusLossJitterReorder(t *testing.T) {
 	dropped := 0
 	for k := range frames {
 		capture := t0.Add(time.Duration(k) * frameDur)
-		f, err := enc.Encode(tone(mono48, hz, 0.5, 960, k*960), capture, k == frames-1)
+		f, err := enc.Encode(audiotest.SineAt(mono48, hz, 0.5, k*960, 960), capture, k == frames-1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -439,8 +440,8 @@ func TestOpusLossJitterReorder(t *testing.T) {
 			continue // filling, the decoder's first frames, or the end
 		}
 		checked++
-		on := goertzel(p, 48000, hz)
-		off := max(goertzel(p, 48000, 700), goertzel(p, 48000, 1300))
+		on := audiotest.GoertzelPower(p, 48000, hz)
+		off := max(audiotest.GoertzelPower(p, 48000, 700), audiotest.GoertzelPower(p, 48000, 1300))
 		c := concealed
 		long := c(i) && (c(i-2) && c(i-1) || c(i-1) && c(i+1) || c(i+1) && c(i+2))
 		if on < 20*off || on < full/100 && !long {
@@ -483,7 +484,7 @@ func TestConversion(t *testing.T) {
 			n := enc.FrameSamples()
 			const frames = 50 // 1 s
 			for k := range frames {
-				f, err := enc.Encode(tone(tt.in, 1000, 0.5, n, k*n), t0, k == frames-1)
+				f, err := enc.Encode(audiotest.SineAt(tt.in, 1000, 0.5, k*n, n), t0, k == frames-1)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -511,8 +512,8 @@ func TestConversion(t *testing.T) {
 			for i := got / 4; i < got*3/4; i++ {
 				left = append(left, out[i*ch])
 			}
-			on := goertzel(left, tt.out.Rate, 1000)
-			off := max(goertzel(left, tt.out.Rate, 700), goertzel(left, tt.out.Rate, 1300))
+			on := audiotest.GoertzelPower(left, tt.out.Rate, 1000)
+			off := max(audiotest.GoertzelPower(left, tt.out.Rate, 700), audiotest.GoertzelPower(left, tt.out.Rate, 1300))
 			if on < 0.5*67e6 || on < 1000*off {
 				t.Errorf("1 kHz power %.3g, off-tone %.3g; want the tone at about full level", on, off)
 			}

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,33 +16,16 @@ import (
 	"github.com/loaxa/loaxa/audio"
 	"github.com/loaxa/loaxa/audio/mpg123"
 	"github.com/loaxa/loaxa/audio/wav"
+	"github.com/loaxa/loaxa/internal/audiotest"
 )
 
-// toneWAV writes seconds of a 16-bit tone in format f to dir/name and
-// returns its samples.
+// toneWAV writes seconds of a 16-bit tone in format f to dir/name (440 Hz
+// on the left or only channel, 880 Hz on the right) and returns its
+// samples.
 func toneWAV(t *testing.T, dir, name string, f audio.Format, seconds float64) []int16 {
 	t.Helper()
-	pcm := make([]int16, int(seconds*float64(f.Rate))*f.Channels)
-	for i := range pcm {
-		frame := i / f.Channels
-		hz := 440.0 * float64(1+i%f.Channels)
-		pcm[i] = int16(8000 * math.Sin(2*math.Pi*hz*float64(frame)/float64(f.Rate)))
-	}
-	file, err := os.Create(filepath.Join(dir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer file.Close()
-	w, err := wav.NewWriter(file, f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Write(pcm); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	pcm := audiotest.Tones(f, 0.25, int(seconds*float64(f.Rate)), []float64{440, 880}[:f.Channels]...)
+	audiotest.WriteWAV(t, filepath.Join(dir, name), f, pcm)
 	return pcm
 }
 
@@ -52,16 +33,9 @@ func toneWAV(t *testing.T, dir, name string, f audio.Format, seconds float64) []
 // decoding of the same bytes.
 func toneMP3(t *testing.T, dir, name string, extra ...string) []int16 {
 	t.Helper()
-	ffmpeg, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		t.Skip("ffmpeg not found in PATH; install the Debian package ffmpeg to run the MP3 tests")
-	}
 	path := filepath.Join(dir, name)
-	args := append([]string{"-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-		"-f", "lavfi", "-i", "sine=frequency=440:duration=2", "-ac", "2", "-b:a", "128k"}, extra...)
-	if msg, err := exec.Command(ffmpeg, append(args, "-f", "mp3", path)...).CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v\n%s", err, msg)
-	}
+	args := append(audiotest.SineInput(2, 0, 440), "-ac", "2", "-b:a", "128k")
+	audiotest.EncodeFile(t, path, append(append(args, extra...), "-f", "mp3")...)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

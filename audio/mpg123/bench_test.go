@@ -13,6 +13,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/loaxa/loaxa/internal/audiotest"
+	"github.com/loaxa/loaxa/internal/testenv"
 )
 
 // decodeChildEnv names the file a child test process decodes instead of
@@ -99,24 +102,19 @@ func benchFile(b *testing.B) string {
 	if p := os.Getenv(benchFileEnv); p != "" {
 		return p
 	}
-	ffmpeg := needFFmpeg(b)
 	noise := func(seed string) string {
 		return "anoisesrc=color=pink:amplitude=0.25:duration=600:sample_rate=44100:seed=" + seed
 	}
 	graph := noise("1") + "[nl];" + noise("2") + "[nr];[nl][nr]join=inputs=2:channel_layout=stereo[n];" +
 		"sine=frequency=440:duration=600:sample_rate=44100,aformat=channel_layouts=stereo[t];" +
 		"[n][t]amix=inputs=2:normalize=0[a]"
-	args := []string{"-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-		"-filter_complex", graph, "-map", "[a]", "-c:a", "libmp3lame", "-b:a", "128k", "-ar", "44100"}
+	args := []string{"-filter_complex", graph, "-map", "[a]", "-c:a", "libmp3lame", "-b:a", "128k", "-ar", "44100"}
 	path := filepath.Join(os.TempDir(), fmt.Sprintf("loaxa-bench-600s-pink-tone-128k-%x.mp3", hash(strings.Join(args, " "))))
 	if _, err := os.Stat(path); err == nil {
 		return path
 	}
 	tmp := path + ".tmp.mp3"
-	cmd := exec.Command(ffmpeg, append(args, tmp)...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("generating the benchmark MP3: %v\n%s", err, out)
-	}
+	audiotest.FFmpeg(b, append(args, tmp)...)
 	if err := os.Rename(tmp, path); err != nil {
 		b.Fatal(err)
 	}
@@ -143,7 +141,7 @@ func hash(s string) uint32 {
 // once with each decoder.
 func BenchmarkDecodeVsFFmpeg(b *testing.B) {
 	path := benchFile(b)
-	ffmpeg := needFFmpeg(b)
+	ffmpeg := testenv.NeedTool(b, "ffmpeg", "ffmpeg")
 	mpg123CLI, _ := exec.LookPath("mpg123")
 	self, err := os.Executable()
 	if err != nil {

@@ -10,12 +10,11 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/loaxa/loaxa/internal/audiotest"
 )
 
 func TestReaderDecodesTones(t *testing.T) {
-	sine := func(freq, rate string) []string {
-		return []string{"-f", "lavfi", "-i", "sine=frequency=" + freq + ":duration=3:sample_rate=" + rate}
-	}
 	tests := []struct {
 		name     string
 		file     string
@@ -30,26 +29,26 @@ func TestReaderDecodesTones(t *testing.T) {
 			// encoder delay and padding, so gapless decoding is exact.
 			name: "stereo 44.1 kHz 128 kbit/s with a 10 KB ID3v2 tag",
 			file: "stereo.mp3",
-			args: append(toneStereo("500", "1000", "3", "44100"),
+			args: append(audiotest.SineInput(3, 44100, 500, 1000),
 				"-b:a", "128k", "-metadata", "title=Bản tin sáng", "-metadata", "comment="+strings.Repeat("loa ", 2500)),
 			rate: 44100, freqs: []float64{500, 1000}, exactLen: true,
 		},
 		{
 			name: "mono 22.05 kHz 64 kbit/s",
 			file: "mono.mp3",
-			args: append(sine("1000", "22050"), "-ac", "1", "-b:a", "64k"),
+			args: append(audiotest.SineInput(3, 22050, 1000), "-ac", "1", "-b:a", "64k"),
 			rate: 22050, freqs: []float64{1000}, exactLen: true,
 		},
 		{
 			name: "stereo 48 kHz 192 kbit/s",
 			file: "48k.mp3",
-			args: append(toneStereo("700", "1300", "3", "48000"), "-b:a", "192k"),
+			args: append(audiotest.SineInput(3, 48000, 700, 1300), "-b:a", "192k"),
 			rate: 48000, freqs: []float64{700, 1300}, exactLen: true,
 		},
 		{
 			name: "mono 8 kHz 16 kbit/s (MPEG 2.5)",
 			file: "8k.mp3",
-			args: append(sine("440", "8000"), "-ac", "1", "-b:a", "16k"),
+			args: append(audiotest.SineInput(3, 8000, 440), "-ac", "1", "-b:a", "16k"),
 			rate: 8000, freqs: []float64{440}, exactLen: true,
 		},
 		{
@@ -58,19 +57,19 @@ func TestReaderDecodesTones(t *testing.T) {
 			// and a half.
 			name: "stereo 44.1 kHz without ID3v2 or Xing header",
 			file: "bare.mp3",
-			args: append(toneStereo("500", "1000", "3", "44100"), "-b:a", "128k", "-write_xing", "0", "-id3v2_version", "0"),
+			args: append(audiotest.SineInput(3, 44100, 500, 1000), "-b:a", "128k", "-write_xing", "0", "-id3v2_version", "0"),
 			rate: 44100, freqs: []float64{500, 1000}, slack: 2 * frameSamples,
 		},
 		{
 			name: "MPEG-1 Layer II stereo 48 kHz",
 			file: "tone.mp2",
-			args: append(toneStereo("500", "1000", "3", "48000"), "-c:a", "mp2", "-b:a", "192k"),
+			args: append(audiotest.SineInput(3, 48000, 500, 1000), "-c:a", "mp2", "-b:a", "192k"),
 			rate: 48000, freqs: []float64{500, 1000}, slack: 2 * frameSamples,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			data := encode(t, tt.file, tt.args...)
+			data := audiotest.Encode(t, tt.file, tt.args...)
 			pcm, rate, channels := decodeAll(t, bytes.NewReader(data), false)
 			if rate != tt.rate || channels != len(tt.freqs) {
 				t.Fatalf("format %d Hz %d channels, want %d Hz %d channels", rate, channels, tt.rate, len(tt.freqs))
@@ -88,7 +87,7 @@ func TestReaderDecodesTones(t *testing.T) {
 			}
 			// ffmpeg's decoder is the reference: same length (it reads the
 			// same LAME header) and the same samples but for rounding.
-			ref := ffmpegDecode(t, tt.file, data)
+			ref := audiotest.Decode(t, tt.file, data)
 			if len(ref) != len(pcm) {
 				t.Errorf("decoded %d samples, ffmpeg %d", len(pcm), len(ref))
 			} else if d := rmsDiff(pcm, ref); d > 1 {
@@ -109,7 +108,7 @@ func TestReaderDecodesTones(t *testing.T) {
 }
 
 func TestChunkingDoesNotChangeOutput(t *testing.T) {
-	data := encode(t, "x.mp3", append(toneStereo("500", "1000", "2", "44100"), "-b:a", "128k")...)
+	data := audiotest.Encode(t, "x.mp3", append(audiotest.SineInput(2, 44100, 500, 1000), "-b:a", "128k")...)
 	whole, formats := feedAll(t, data, func() int { return len(data) }, func() int { return 1 << 16 })
 	if len(formats) != 1 || formats[0] != [2]int{44100, 2} {
 		t.Fatalf("formats %v, want one of 44100 Hz stereo", formats)
@@ -145,7 +144,7 @@ func TestChunkingDoesNotChangeOutput(t *testing.T) {
 }
 
 func TestReaderOnTruncatedInput(t *testing.T) {
-	data := encode(t, "x.mp3", "-f", "lavfi", "-i", "sine=frequency=1000:duration=4", "-ac", "2", "-ar", "44100", "-b:a", "128k")
+	data := audiotest.Encode(t, "x.mp3", append(audiotest.SineInput(4, 0, 1000), "-ac", "2", "-ar", "44100", "-b:a", "128k")...)
 	// Cut in the middle of a frame (a 128 kbit/s frame is 417 or 418 bytes).
 	cut := data[:len(data)/2+200]
 	pcm, _, channels := decodeAll(t, bytes.NewReader(cut), false)
@@ -160,7 +159,7 @@ func TestReaderOnTruncatedInput(t *testing.T) {
 
 func TestReaderRejectsInputWithoutAudio(t *testing.T) {
 	garbage := randomBytes(64<<10, 1)
-	mp3 := encode(t, "x.mp3", "-f", "lavfi", "-i", "sine=duration=1", "-b:a", "64k")
+	mp3 := audiotest.Encode(t, "x.mp3", append(audiotest.SineInput(1, 0, 440), "-b:a", "64k")...)
 	tests := []struct {
 		name string
 		in   []byte
@@ -185,7 +184,7 @@ func TestReaderRejectsInputWithoutAudio(t *testing.T) {
 }
 
 func TestReaderResyncsAfterGarbage(t *testing.T) {
-	clip := encode(t, "x.mp3", append(toneStereo("500", "1000", "3", "44100"), "-b:a", "128k")...)
+	clip := audiotest.Encode(t, "x.mp3", append(audiotest.SineInput(3, 44100, 500, 1000), "-b:a", "128k")...)
 	garbage := randomBytes(20<<10, 2)
 	in := slices.Concat(clip, garbage, clip)
 
@@ -260,7 +259,7 @@ func TestDecodeProbeAndSmallBuffers(t *testing.T) {
 }
 
 func TestDecodeRejectsBufferSmallerThanAFrame(t *testing.T) {
-	data := encode(t, "x.mp3", "-f", "lavfi", "-i", "sine=duration=1", "-ac", "2", "-b:a", "128k")
+	data := audiotest.Encode(t, "x.mp3", append(audiotest.SineInput(1, 0, 440), "-ac", "2", "-b:a", "128k")...)
 	d, err := NewDecoder()
 	if err != nil {
 		t.Fatal(err)

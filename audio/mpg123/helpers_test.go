@@ -2,13 +2,11 @@ package mpg123
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"io"
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 )
@@ -16,57 +14,6 @@ import (
 // frameSamples is the number of samples per channel in one MPEG-1 Layer III
 // frame, the unit of padding an encoder may add.
 const frameSamples = 1152
-
-// needFFmpeg returns the path of ffmpeg, or skips the test: the decoder's
-// tests encode their MP3s at test time rather than commit binary fixtures.
-func needFFmpeg(tb testing.TB) string {
-	tb.Helper()
-	p, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		tb.Skip("ffmpeg not found in PATH; install the Debian package ffmpeg to run the MP3 decode tests")
-	}
-	return p
-}
-
-// encode runs ffmpeg with args and the output file name appended, and returns
-// the file's bytes.
-func encode(tb testing.TB, name string, args ...string) []byte {
-	tb.Helper()
-	ffmpeg := needFFmpeg(tb)
-	out := filepath.Join(tb.TempDir(), name)
-	cmd := exec.Command(ffmpeg, append(append([]string{"-hide_banner", "-loglevel", "error", "-nostdin", "-y"}, args...), out)...)
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("ffmpeg %v: %v\n%s", args, err, msg)
-	}
-	data, err := os.ReadFile(out)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return data
-}
-
-// ffmpegDecode decodes a file with ffmpeg, the reference the decoder is held
-// to: signed 16-bit little-endian, interleaved.
-func ffmpegDecode(tb testing.TB, name string, data []byte) []int16 {
-	tb.Helper()
-	ffmpeg := needFFmpeg(tb)
-	in := filepath.Join(tb.TempDir(), name)
-	if err := os.WriteFile(in, data, 0o644); err != nil {
-		tb.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-i", in, "-f", "s16le", "-c:a", "pcm_s16le", "pipe:1")
-	cmd.Stderr = &stderr
-	raw, err := cmd.Output()
-	if err != nil {
-		tb.Fatalf("ffmpeg decoding %s: %v\n%s", name, err, stderr.Bytes())
-	}
-	pcm := make([]int16, len(raw)/2)
-	for i := range pcm {
-		pcm[i] = int16(binary.LittleEndian.Uint16(raw[2*i:]))
-	}
-	return pcm
-}
 
 // rmsDiff returns the RMS difference of two equally long sample slices.
 func rmsDiff(a, b []int16) float64 {
@@ -76,18 +23,6 @@ func rmsDiff(a, b []int16) float64 {
 		sum += d * d
 	}
 	return math.Sqrt(sum / float64(len(a)))
-}
-
-// toneStereo is ffmpeg input that puts a left tone and a different right
-// tone in one stereo stream, so a swapped or mis-interleaved channel shows.
-func toneStereo(left, right, seconds, rate string) []string {
-	src := func(f string) string {
-		return "sine=frequency=" + f + ":duration=" + seconds + ":sample_rate=" + rate
-	}
-	return []string{
-		"-filter_complex", src(left) + "[l];" + src(right) + "[r];[l][r]join=inputs=2:channel_layout=stereo[a]",
-		"-map", "[a]",
-	}
 }
 
 // decodeAll decodes a whole MP3 through a Reader and returns its samples. A

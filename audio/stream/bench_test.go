@@ -3,37 +3,20 @@ package stream
 import (
 	"bytes"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/loaxa/loaxa/audio/mpg123"
+	"github.com/loaxa/loaxa/internal/audiotest"
 )
 
 // benchMP3 encodes 60 s of stereo pink noise at 128 kbit/s: noise makes
 // the decoder work as hard as music does, unlike a pure tone.
 func benchMP3(b *testing.B) []byte {
 	b.Helper()
-	ffmpeg, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		b.Skip("ffmpeg not found in PATH")
-	}
-	out := filepath.Join(b.TempDir(), "noise.mp3")
-	cmd := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-		"-f", "lavfi", "-i", "anoisesrc=color=pink:amplitude=0.3:duration=60",
-		"-ac", "2", "-ar", "44100", "-b:a", "128k", out)
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("ffmpeg: %v\n%s", err, msg)
-	}
-	data, err := os.ReadFile(out)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return data
+	return audiotest.Encode(b, "noise.mp3", append(audiotest.PinkInput(60, 0, 0.3), "-ac", "2", "-ar", "44100", "-b:a", "128k")...)
 }
 
 // cpuTime is the process's user+system CPU time: the server goroutines of

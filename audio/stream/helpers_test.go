@@ -7,9 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -18,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/loaxa/loaxa/audio/mpg123"
+	"github.com/loaxa/loaxa/internal/audiotest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -27,29 +25,12 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // into a failure.
 const waitLong = 10 * time.Second
 
-// encodeMP3 encodes seconds of a stereo tone to 128 kbit/s MP3 with ffmpeg,
-// as the test data of this package is made at test time rather than
-// committed.
-func encodeMP3(tb testing.TB, seconds string) []byte {
+// encodeMP3 encodes seconds of a stereo tone (440 Hz left, 660 Hz right)
+// to 128 kbit/s MP3 with ffmpeg, as the test data of this package is made
+// at test time rather than committed.
+func encodeMP3(tb testing.TB, seconds float64) []byte {
 	tb.Helper()
-	ffmpeg, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		tb.Skip("ffmpeg not found in PATH; install the Debian package ffmpeg to run the stream tests")
-	}
-	out := filepath.Join(tb.TempDir(), "tone.mp3")
-	cmd := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-		"-f", "lavfi", "-i", "sine=frequency=440:duration="+seconds,
-		"-f", "lavfi", "-i", "sine=frequency=660:duration="+seconds,
-		"-filter_complex", "[0:a][1:a]amerge=inputs=2[a]", "-map", "[a]",
-		"-ac", "2", "-b:a", "128k", out)
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("ffmpeg: %v\n%s", err, msg)
-	}
-	data, err := os.ReadFile(out)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return data
+	return audiotest.Encode(tb, "tone.mp3", append(audiotest.SineInput(seconds, 0, 440, 660), "-b:a", "128k")...)
 }
 
 // decodeAll is the reference: the same bytes decoded in one go.

@@ -64,7 +64,7 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestFile(t *testing.T) {
-	data := encodeMP3(t, "3")
+	data := encodeMP3(t, 3)
 	want := decodeAll(t, data)
 	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "audio/mpeg")
@@ -112,7 +112,7 @@ func icyMeta(i int) string {
 }
 
 func TestICY(t *testing.T) {
-	data := encodeMP3(t, "5")
+	data := encodeMP3(t, 5)
 	want := decodeAll(t, data)
 	const metaint = 8192
 	body := icyBody(data, metaint, icyMeta)
@@ -233,7 +233,7 @@ func TestICY(t *testing.T) {
 }
 
 func TestLiveReconnectsAfterCut(t *testing.T) {
-	data := encodeMP3(t, "3")
+	data := encodeMP3(t, 3)
 	want := decodeAll(t, data)
 	const cut = 20011
 	var hits atomic.Int32
@@ -272,7 +272,7 @@ func TestLiveReconnectsAfterCut(t *testing.T) {
 }
 
 func TestFileResumesWithRange(t *testing.T) {
-	data := encodeMP3(t, "3")
+	data := encodeMP3(t, 3)
 	want := decodeAll(t, data)
 	const cut = 30011
 	var mu sync.Mutex
@@ -318,7 +318,7 @@ func TestFileResumesWithRange(t *testing.T) {
 }
 
 func TestFileResumeRefused(t *testing.T) {
-	data := encodeMP3(t, "2")
+	data := encodeMP3(t, 2)
 	const cut = 20011
 	for _, tc := range []struct {
 		name   string
@@ -363,7 +363,7 @@ func TestFileResumeRefused(t *testing.T) {
 }
 
 func TestStallIsDetected(t *testing.T) {
-	data := encodeMP3(t, "2")
+	data := encodeMP3(t, 2)
 	want := decodeAll(t, data)
 	const cut = 20011
 	for _, live := range []bool{true, false} {
@@ -513,7 +513,7 @@ func TestGarbageFailsClearly(t *testing.T) {
 }
 
 func TestCorruptionInsideAStream(t *testing.T) {
-	data := encodeMP3(t, "2")
+	data := encodeMP3(t, 2)
 	want := decodeAll(t, data)
 	noise := make([]byte, 1<<20)
 	rnd := rand.New(rand.NewPCG(3, 4))
@@ -573,7 +573,7 @@ func TestCorruptionInsideAStream(t *testing.T) {
 }
 
 func TestGiveUpAfterMaxRetries(t *testing.T) {
-	data := encodeMP3(t, "1")
+	data := encodeMP3(t, 1)
 	var hits atomic.Int32
 	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
 		if hits.Add(1) > 1 {
@@ -615,7 +615,7 @@ func TestGiveUpAfterMaxRetries(t *testing.T) {
 }
 
 func TestBackoffWaitsOnTheInjectedClock(t *testing.T) {
-	data := encodeMP3(t, "2")
+	data := encodeMP3(t, 2)
 	var hits atomic.Int32
 	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "audio/mpeg")
@@ -681,7 +681,7 @@ func TestBackoffWaitsOnTheInjectedClock(t *testing.T) {
 }
 
 func TestCloseInterruptsABlockedRead(t *testing.T) {
-	data := encodeMP3(t, "1")
+	data := encodeMP3(t, 1)
 	release := make(chan struct{})
 	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "audio/mpeg")

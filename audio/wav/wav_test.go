@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"github.com/loaxa/loaxa/audio"
 	"github.com/loaxa/loaxa/audio/dsp"
 	"github.com/loaxa/loaxa/audio/tone"
+	"github.com/loaxa/loaxa/internal/audiotest"
 )
 
 func readAll(t testing.TB, s audio.Source, chunk int) ([]int16, error) {
@@ -324,14 +324,7 @@ func TestWriteRead(t *testing.T) {
 	}
 
 	// Another program agrees.
-	sox, err := exec.LookPath("sox")
-	if err != nil {
-		t.Skip("sox not installed: cannot check the file with another reader")
-	}
-	out, err := exec.Command(sox, "--i", "-s", path).Output()
-	if err != nil {
-		t.Fatalf("sox --i: %v", err)
-	}
+	out := audiotest.Sox(t, "--i", "-s", path)
 	if n, _ := strconv.Atoi(strings.TrimSpace(string(out))); n != len(want)/2 {
 		t.Errorf("sox counts %s samples, want %d", strings.TrimSpace(string(out)), len(want)/2)
 	}

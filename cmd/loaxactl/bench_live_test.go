@@ -17,6 +17,7 @@ import (
 
 	"github.com/loaxa/loaxa/audio"
 	"github.com/loaxa/loaxa/audio/live"
+	"github.com/loaxa/loaxa/internal/audiotest"
 	"github.com/loaxa/loaxa/internal/mqtttest"
 	"github.com/loaxa/loaxa/sim"
 )
@@ -121,9 +122,9 @@ func glassToSink(b *testing.B, jitter time.Duration) (buffer, sink []time.Durati
 		}
 	}()
 
-	pcm := make([]byte, 2*int(benchTalk/time.Second)*48000)
-	for i := range len(pcm) / 2 {
-		binary.LittleEndian.PutUint16(pcm[2*i:], uint16(int16(16000*math.Sin(2*math.Pi*1000*float64(i)/48000))))
+	var pcm []byte
+	for _, v := range audiotest.Sine(mono48, 1000, 0.5, int(benchTalk/time.Second)*48000) {
+		pcm = binary.LittleEndian.AppendUint16(pcm, uint16(v))
 	}
 	var out, errOut bytes.Buffer
 	c := &CLI{Stdout: &out, Stderr: &errOut, Stdin: bytes.NewReader(pcm), Getenv: func(string) string { return "" }}

@@ -20,6 +20,7 @@ import (
 	"github.com/loaxa/loaxa/audio/live"
 	"github.com/loaxa/loaxa/audio/mpg123"
 	"github.com/loaxa/loaxa/audio/wav"
+	"github.com/loaxa/loaxa/internal/clock"
 )
 
 // liveFormat is what loaxactl live sends: Opus works at 48 kHz inside, and
@@ -272,9 +273,15 @@ func (t *talk) run(ctx context.Context) int {
 		return ExitFailed
 	}
 	start := clk.Now()
-	timer := clk.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
+	// The timer is made the first time there is a wait, not armed and
+	// stopped ahead of it: a test's fake clock counts an armed timer as
+	// a wait, and advancing it then would move the frames' times.
+	var timer clock.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	var queue []delayed // sorted by at
 	done := false       // the last frame was made
 	for k := 0; !done || len(queue) > 0; {
@@ -284,7 +291,11 @@ func (t *talk) run(ctx context.Context) int {
 			wake = queue[0].at
 		}
 		if d := wake.Sub(clk.Now()); d > 0 {
-			timer.Reset(d)
+			if timer == nil {
+				timer = clk.NewTimer(d)
+			} else {
+				timer.Reset(d)
+			}
 			select {
 			case <-timer.C():
 			case <-ctx.Done():

@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,7 +17,8 @@ import (
 
 	"github.com/loaxa/loaxa/audio"
 	"github.com/loaxa/loaxa/audio/live"
-	"github.com/loaxa/loaxa/audio/wav"
+	"github.com/loaxa/loaxa/internal/audiotest"
+	"github.com/loaxa/loaxa/internal/clock"
 	"github.com/loaxa/loaxa/internal/mqtttest"
 )
 
@@ -31,12 +30,37 @@ func (h *harness) startLive(stdin io.Reader, args ...string) *running {
 	r := &running{t: h.t, stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
 	c := h.cli(r.stdout, r.stderr)
 	c.Stdin = stdin
+	c.Clock = stalling{h.clk}
 	go func() { r.done <- c.Run(ctx, args) }()
 	h.t.Cleanup(func() {
 		cancel()
 		<-r.done
 	})
 	return r
+}
+
+// stalling is the harness's fake clock as a loaded machine shows it to
+// loaxactl: the goroutine that arms a timer is descheduled right after,
+// for long enough that pace sees the timer many times over. Pacing must
+// hold anyway: time moves only while loaxactl waits on a timer, and each
+// wait is one frame. (A talk that armed a timer it did not wait on, as
+// loaxactl once did, sent frames 0 s apart under load.)
+type stalling struct{ *clock.Fake }
+
+// stall is long against pace's 100 µs poll: about 20 polls.
+const stall = 2 * time.Millisecond
+
+func (s stalling) NewTimer(d time.Duration) clock.Timer {
+	t := s.Fake.NewTimer(d)
+	time.Sleep(stall) // stands for preemption, not a wait
+	return stallingTimer{t}
+}
+
+type stallingTimer struct{ clock.Timer }
+
+func (t stallingTimer) Reset(d time.Duration) {
+	t.Timer.Reset(d)
+	time.Sleep(stall)
 }
 
 // pace plays the part of time for a live talk: whenever loaxactl waits
@@ -83,25 +107,33 @@ func (h *harness) subscribeLive(topic string) <-chan mqtttest.Message {
 	return ch
 }
 
-// frames collects what a subscriber got, parsing every frame.
-func collectFrames(t *testing.T, ch <-chan mqtttest.Message, want int) []live.Frame {
-	t.Helper()
+// collectFrames collects the frames of a talk that has ended, and fails
+// unless there are exactly want. Once the broker has seen loaxactl go,
+// every frame it sent is on its way to the subscriber, in order, so a
+// marker published then arrives after the last of them: anything between
+// the frames and the marker is one too many.
+func (h *harness) collectFrames(ch <-chan mqtttest.Message, want int) []live.Frame {
+	h.t.Helper()
+	h.b.WaitDisconnected(h.t, "loaxactl-")
+	const marker = "end of the test's talk"
+	mqtttest.Publish(h.t, mqtttest.Client(h.t, h.b, "marker"), liveTopic, 0, false, []byte(marker))
 	var fs []live.Frame
-	for len(fs) < want {
-		m := mqtttest.Next(t, ch)
+	for {
+		m := mqtttest.Next(h.t, ch)
+		if string(m.Payload) == marker {
+			break
+		}
 		if m.Topic != liveTopic || m.Retained || m.QoS != 0 {
-			t.Fatalf("got %s (retained %v, QoS %d); want frames on %s at QoS 0, not retained", m.Topic, m.Retained, m.QoS, liveTopic)
+			h.t.Fatalf("got %s (retained %v, QoS %d); want frames on %s at QoS 0, not retained", m.Topic, m.Retained, m.QoS, liveTopic)
 		}
 		f, err := live.ParseFrame(m.Payload)
 		if err != nil {
-			t.Fatalf("frame %d: %v", len(fs), err)
+			h.t.Fatalf("frame %d: %v", len(fs), err)
 		}
 		fs = append(fs, f)
 	}
-	select {
-	case m := <-ch:
-		t.Fatalf("more than %d frames: %v", want, m)
-	case <-time.After(50 * time.Millisecond): // QoS 0 on loopback: all came already
+	if len(fs) != want {
+		h.t.Fatalf("%d frames, want %d", len(fs), want)
 	}
 	return fs
 }
@@ -130,38 +162,6 @@ func checkTalk(t *testing.T, fs []live.Frame, codec live.Codec) {
 	}
 }
 
-func sine(f audio.Format, hz float64, frames int) []int16 {
-	out := make([]int16, frames*f.Channels)
-	for i := range frames {
-		v := int16(math.Round(0.5 * 32767 * math.Sin(2*math.Pi*hz*float64(i)/float64(f.Rate))))
-		for c := range f.Channels {
-			out[i*f.Channels+c] = v
-		}
-	}
-	return out
-}
-
-func writeWAV(t *testing.T, f audio.Format, pcm []int16) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "talk.wav")
-	fh, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := wav.NewWriter(fh, f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Write(pcm); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	fh.Close()
-	return path
-}
-
 // A WAV file at another rate and channel count goes out as 48 kHz mono
 // Opus frames, paced one per 20 ms, and a pole's jitter buffer plays the
 // tone back.
@@ -169,13 +169,14 @@ func TestLiveSendsWAV(t *testing.T) {
 	h := newHarness(t)
 	sub := h.subscribeLive(root + "/live/#")
 	in := audio.Format{Rate: 16000, Channels: 2}
-	path := writeWAV(t, in, sine(in, 1000, 16000)) // 1 s
+	path := filepath.Join(t.TempDir(), "talk.wav")
+	audiotest.WriteWAV(t, path, in, audiotest.Sine(in, 1000, 0.5, 16000)) // 1 s
 
 	r := h.startLive(nil, "live", "studio-1", path)
 	if code := h.pace(r, nil); code != ExitOK {
 		t.Fatalf("loaxactl live = %d\nstderr:\n%s", code, r.stderr)
 	}
-	fs := collectFrames(t, sub, 50) // 1 s in 20 ms frames
+	fs := h.collectFrames(sub, 50) // 1 s in 20 ms frames
 	checkTalk(t, fs, live.CodecOpus)
 	if !strings.Contains(r.stdout.String(), "sent 50 frames (1s of audio)") {
 		t.Errorf("stdout %q; want the count of frames sent", r.stdout)
@@ -202,7 +203,7 @@ func TestLiveSendsWAV(t *testing.T) {
 		}
 	}
 	mid := out[12000:36000]
-	if on, off := goertzel(mid, 48000, 1000), goertzel(mid, 48000, 700); on < 30e6 || on < 1000*off {
+	if on, off := audiotest.GoertzelPower(mid, 48000, 1000), audiotest.GoertzelPower(mid, 48000, 700); on < 30e6 || on < 1000*off {
 		t.Errorf("the pole would play 1 kHz at power %.3g (700 Hz: %.3g); want the tone", on, off)
 	}
 }
@@ -210,16 +211,8 @@ func TestLiveSendsWAV(t *testing.T) {
 // An MP3 file (44.1 kHz stereo, made by ffmpeg) goes out as 48 kHz mono
 // Opus frames, one per 20 ms of its audio.
 func TestLiveSendsMP3(t *testing.T) {
-	ffmpeg, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		t.Skip("ffmpeg not found in PATH; install the Debian package ffmpeg (make deps does)")
-	}
 	path := filepath.Join(t.TempDir(), "talk.mp3")
-	cmd := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-		"-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=44100:duration=1", "-ac", "2", "-b:a", "128k", path)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v\n%s", err, out)
-	}
+	audiotest.EncodeFile(t, path, append(audiotest.SineInput(1, 44100, 1000), "-ac", "2", "-b:a", "128k")...)
 	h := newHarness(t)
 	sub := h.subscribeLive(liveTopic)
 	r := h.startLive(nil, "live", "studio-1", path)
@@ -253,8 +246,8 @@ func TestLiveSendsMP3(t *testing.T) {
 func TestLiveSendsStdinPCM(t *testing.T) {
 	h := newHarness(t)
 	sub := h.subscribeLive(liveTopic)
-	pcm := sine(audio.Format{Rate: 48000, Channels: 1}, 440, 24000-100) // 0.5 s less 100 samples
-	raw := make([]byte, 2*len(pcm)+1)                                   // and half a sample, dropped
+	pcm := audiotest.Sine(mono48, 440, 0.5, 24000-100) // 0.5 s less 100 samples
+	raw := make([]byte, 2*len(pcm)+1)                  // and half a sample, dropped
 	for i, v := range pcm {
 		binary.LittleEndian.PutUint16(raw[2*i:], uint16(v))
 	}
@@ -262,7 +255,7 @@ func TestLiveSendsStdinPCM(t *testing.T) {
 	if code := h.pace(r, nil); code != ExitOK {
 		t.Fatalf("loaxactl live = %d\nstderr:\n%s", code, r.stderr)
 	}
-	fs := collectFrames(t, sub, 25)
+	fs := h.collectFrames(sub, 25)
 	checkTalk(t, fs, live.CodecPCM)
 	var got []byte
 	for _, f := range fs {
@@ -344,7 +337,7 @@ func TestLiveInjectsLossAndJitter(t *testing.T) {
 	if sent+dropped != 100 || dropped == 0 {
 		t.Fatalf("sent %d, dropped %d; want 100 frames with some dropped", sent, dropped)
 	}
-	fs := collectFrames(t, sub, sent)
+	fs := h.collectFrames(sub, sent)
 	seen := map[uint32]bool{}
 	reordered := 0
 	var maxSeq uint32
@@ -408,16 +401,4 @@ func TestLiveBrokerUnreachable(t *testing.T) {
 	if code != ExitUnavailable {
 		t.Errorf("= %d, stderr %s; want %d", code, stderr.String(), ExitUnavailable)
 	}
-}
-
-// goertzel returns the power of frequency hz in mono samples at rate.
-func goertzel(p []int16, rate int, hz float64) float64 {
-	w := 2 * math.Pi * hz / float64(rate)
-	c := 2 * math.Cos(w)
-	var s1, s2 float64
-	for _, x := range p {
-		s0 := float64(x) + c*s1 - s2
-		s2, s1 = s1, s0
-	}
-	return (s1*s1 + s2*s2 - c*s1*s2) / float64(len(p)*len(p))
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/loaxa/loaxa/audio/dsp"
 	"github.com/loaxa/loaxa/audio/tone"
 	"github.com/loaxa/loaxa/hal"
+	"github.com/loaxa/loaxa/internal/audiotest"
 )
 
 // childEnv tells the test binary it runs as the child of TestALSAFilePlayback.
@@ -87,21 +88,11 @@ func TestALSAFilePlayback(t *testing.T) {
 		p[i] = int16(binary.LittleEndian.Uint16(data[2*i:]))
 	}
 	// The tone starts at phase 0: find it, and where it ends.
-	first, last := -1, -1
-	for i, s := range p {
-		if s != 0 {
-			if first < 0 {
-				first = i
-			}
-			last = i
-		}
-	}
-	if first < 0 {
+	tone := audiotest.TrimSilence(p, playFormat.Channels)
+	if len(tone) == 0 {
 		t.Fatalf("the speaker received %d bytes of silence", len(data))
 	}
-	first, last = first/2, last/2 // frames
-	tone := p[2*first : 2*(last+1)]
-	frames := last - first + 1
+	frames := len(tone) / playFormat.Channels
 	// A sine that starts and ends near a zero crossing: the first and last
 	// samples of the second may themselves be zero.
 	if frames < playFormat.Rate-2 || frames > playFormat.Rate {

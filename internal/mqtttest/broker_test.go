@@ -3,6 +3,7 @@ package mqtttest
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -110,16 +111,68 @@ func TestStopKillRestart(t *testing.T) {
 	}
 }
 
-func TestMissingMosquittoSaysHowToInstall(t *testing.T) {
-	t.Setenv("PATH", t.TempDir())
-	_, err := locate("/nonexistent/mosquitto")
-	if err == nil || !strings.Contains(err.Error(), "make test") {
-		t.Fatalf("locate() error = %v, want one telling to run `make test`", err)
+// After WaitDisconnected every QoS 0 message the client sent is ahead of
+// a marker published then, so "exactly these and no more" is checked by
+// reading up to the marker: after a clean DISCONNECT, and after a socket
+// that just closes, as when a process dies.
+func TestWaitDisconnectedOrdersAMarkerLast(t *testing.T) {
+	b := Start(t)
+	got := make(chan Message, 1024)
+	sub := Connect(t, ClientOptions(b, "sub").SetOrderMatters(true))
+	Wait(t, sub.Subscribe("talk", 0, func(_ mqtt.Client, m mqtt.Message) {
+		got <- Message{Topic: m.Topic(), Payload: append([]byte(nil), m.Payload()...)}
+	}), "subscribe")
+	const n = 200
+	talk := map[string]func(id string){
+		"disconnect": func(id string) {
+			c := mqtt.NewClient(ClientOptions(b, id))
+			Wait(t, c.Connect(), "connect talker")
+			for i := range n {
+				Wait(t, c.Publish("talk", 0, false, []byte(fmt.Sprint(i))), "publish")
+			}
+			c.Disconnect(250)
+		},
+		"socket closed": func(id string) {
+			c, err := net.Dial("tcp", b.Addr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			// MQTT 3.1.1 by hand: CONNECT (clean session, keep-alive 60 s),
+			// read the CONNACK, then n QoS 0 PUBLISHes in one write, and close.
+			connect := append([]byte{0, 4, 'M', 'Q', 'T', 'T', 4, 2, 0, 60}, str(id)...)
+			c.Write(append([]byte{0x10, byte(len(connect))}, connect...))
+			if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
+				t.Fatalf("CONNACK: %v", err)
+			}
+			var burst []byte
+			for i := range n {
+				p := append(str("talk"), fmt.Sprint(i)...)
+				burst = append(append(burst, 0x30, byte(len(p))), p...)
+			}
+			c.Write(burst)
+			c.Close()
+		},
 	}
-	if bin, err := locate(DefaultPath); err != nil || bin != DefaultPath {
-		t.Errorf("locate(%q) = %q, %v; want the fallback path", DefaultPath, bin, err)
+	for how, send := range talk {
+		id := "talker-" + randomSuffix()
+		send(id)
+		b.WaitDisconnected(t, id)
+		Publish(t, Client(t, b, "marker-"+randomSuffix()), "talk", 0, false, []byte("marker"))
+		count := 0
+		for m := Next(t, got); string(m.Payload) != "marker"; m = Next(t, got) {
+			if string(m.Payload) != fmt.Sprint(count) {
+				t.Fatalf("%s: message %d is %q", how, count, m.Payload)
+			}
+			count++
+		}
+		if count != n {
+			t.Errorf("%s: %d messages before the marker, want %d", how, count, n)
+		}
 	}
 }
+
+// str is an MQTT string: a 16-bit big-endian length and the bytes.
+func str(s string) []byte { return append([]byte{byte(len(s) >> 8), byte(len(s))}, s...) }
 
 // A test binary killed by go test's -timeout never runs Cleanup; its
 // broker must not outlive it.

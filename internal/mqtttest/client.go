@@ -1,6 +1,7 @@
 package mqtttest
 
 import (
+	"regexp"
 	"sync"
 	"testing"
 	"time"
@@ -145,5 +146,24 @@ func NextOn(t testing.TB, ch <-chan Message, topic string) Message {
 			t.Fatalf("mqtttest: no message on %q within %v", topic, WaitTimeout)
 			return Message{}
 		}
+	}
+}
+
+// WaitDisconnected waits until the broker has logged that a client whose
+// id starts with idPrefix is gone (a DISCONNECT, a closed socket or a
+// socket error), and fails the test after WaitTimeout. The broker handles
+// a connection's packets in order, so by then it has routed everything
+// that client published; a message published afterwards reaches any one
+// subscriber after all of it. This turns "no more messages" into a
+// condition: publish a marker and read up to it.
+func (b *Broker) WaitDisconnected(t testing.TB, idPrefix string) {
+	t.Helper()
+	gone := regexp.MustCompile(`(?m)(Client ` + regexp.QuoteMeta(idPrefix) + `\S* (disconnected|closed its connection)|Socket error on client ` + regexp.QuoteMeta(idPrefix) + `\S*, disconnecting)`)
+	deadline := time.Now().Add(WaitTimeout)
+	for !gone.MatchString(b.Log()) {
+		if time.Now().After(deadline) { // a failure bound, not a timing assertion
+			t.Fatalf("mqtttest: the broker did not see client %s... disconnect within %v\n%s", idPrefix, WaitTimeout, b.Log())
+		}
+		time.Sleep(5 * time.Millisecond) // the log is written by mosquitto's own process: poll it
 	}
 }

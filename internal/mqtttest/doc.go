@@ -4,8 +4,10 @@
 // matter most (QoS 1 commands queued for a pole whose link dropped, retained
 // status and state, the will on a lost connection, reconnects after a broker
 // restart) are exactly the ones a hand-written fake gets wrong. So tests start
-// /usr/sbin/mosquitto (Debian package "mosquitto"; `make test` installs it) on
-// a free loopback port with its own config and persistence directory:
+// mosquitto (Debian package "mosquitto"; `make test` installs it) on a free
+// loopback port with its own config and persistence directory. Without
+// mosquitto a test fails under CI=true and is skipped elsewhere, saying
+// which package to install (internal/testenv):
 //
 //	b := mqtttest.Start(t)
 //	msgs := b.Subscribe(t, "loaxa/v1/dev/+/ack")
@@ -17,5 +19,11 @@
 // for clean-session-off clients, as a production broker restart would. Kill
 // simulates a broker crash (only what was autosaved survives).
 //
-// Everything is stopped in t.Cleanup; nothing needs closing by hand.
+// WaitDisconnected reads the broker's log to tell when a client is gone, so
+// a test can check that nothing more arrives without waiting an arbitrary
+// time: wait, publish a marker, read up to it.
+//
+// Everything is stopped in t.Cleanup, and mosquitto is killed by the kernel
+// if the test binary dies without running it (parent-death signal);
+// nothing needs closing by hand.
 package mqtttest
