@@ -221,4 +221,3 @@ func orUnknown(s string) string {
 	}
 	return s
 }
-

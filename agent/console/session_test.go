@@ -408,4 +408,3 @@ func TestSecretsNeverEchoed(t *testing.T) {
 	r.typ("config set console.password short\r")
 	r.expect("error bad_args: key console.password: the password must have at least 8 characters")
 }
-
