@@ -17,10 +17,10 @@ const (
 // Bauds are the serial speeds the console accepts (8N1 always).
 var Bauds = []int{9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600}
 
-// Config is the [console] section of the agent's configuration, to be
-// embedded in config.Config as `Console console.Config `toml:"console"
-// json:"console"“. Port and Baud take effect when the agent restarts;
-// Password and IdleS at once.
+// Config is the [console] section of the agent's configuration, meant to be
+// embedded in config.Config as a field Console with the tags
+// toml:"console" json:"console". Port and Baud take effect when the agent
+// restarts; Password and IdleS at once.
 type Config struct {
 	// Port is the serial device ("" = no console), e.g. /dev/ttyAMA0, or
 	// /dev/ttyGS0 for a USB gadget. The agent's --console flag overrides it.
