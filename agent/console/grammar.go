@@ -148,8 +148,15 @@ var specs = []*spec{
 		}},
 }
 
-// other protocol commands reach the backend as `CMD [JSON-ARGS]`.
-var cmdNameRE = regexp.MustCompile(`^[a-z][a-z0-9._-]{0,63}$`)
+// Other protocol commands reach the backend as `CMD [JSON-ARGS]`: those
+// of protocol v1 without a human form, and any dotted name (later
+// protocol versions add commands such as "schedule.set"). A single
+// unknown word is answered here, so a burst of line noise that happens to
+// spell "fs" never reaches the agent.
+var (
+	cmdNameRE     = regexp.MustCompile(`^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)+$`)
+	protocolNames = []string{"schedule.set", "schedule.get", "schedule.clear", "media.fetch", "log.get", "ota"}
+)
 
 func findSpec(name string) *spec {
 	for _, s := range specs {
@@ -198,7 +205,7 @@ func parseHuman(text string) (name string, args json.RawMessage, e *wire.Error) 
 	if tokens[0] == "config" || tokens[0] == "test" {
 		return "", nil, usageErr("%s what? Type `help` for the commands", tokens[0])
 	}
-	if !cmdNameRE.MatchString(tokens[0]) {
+	if !slices.Contains(protocolNames, tokens[0]) && (len(tokens[0]) > 64 || !cmdNameRE.MatchString(tokens[0])) {
 		return "", nil, wire.Errf(wire.CodeUnknownCommand, "no command %q; type `help` for the commands", clip(tokens[0]))
 	}
 	// Any other protocol command, e.g. `log.get {"limit":5}`.

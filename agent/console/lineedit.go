@@ -39,7 +39,7 @@ type line struct {
 // plain terminal sees what they type, except JSON lines (tools do not want
 // their input back, and a provisioning document carries secrets), hidden
 // lines (a password prompt) and the rest of a line once it is recognisably
-// a secret (`login PASSWORD`, `config set mqtt.password …`).
+// a secret (`login PASSWORD`, `config set mqtt.password …`, `provision {…}`).
 //
 // Memory is bounded: a line beyond its limit is counted, not kept.
 type editor struct {
@@ -182,7 +182,8 @@ func (e *editor) add(c byte) []byte {
 func (e *editor) secretPrefix() bool {
 	f := strings.Fields(string(e.buf))
 	switch {
-	case len(f) == 1 && f[0] == "login":
+	case len(f) == 1 && (f[0] == "login" || f[0] == "provision"):
+		// A provisioning document carries passwords and private keys.
 		return true
 	case len(f) == 3 && f[0] == "config" && f[1] == "set":
 		return e.isSecret(f[2])
