@@ -149,7 +149,9 @@ func (e *editor) limit() int {
 }
 
 func (e *editor) echoing() bool {
-	return !e.hidden && !e.secret && !e.over && !e.json
+	// A line with noise in it is not echoed further: a loose cable would
+	// otherwise have its garbage sent back at it.
+	return !e.hidden && !e.secret && !e.over && !e.json && !e.noise
 }
 
 // add appends one byte and returns its echo.

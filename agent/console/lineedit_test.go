@@ -33,7 +33,7 @@ func TestEditor(t *testing.T) {
 		{"arrow keys are ignored", "pi\x1b[A\x1b[1;5Cng\x1bOB\r", []out{{lineOK, "ping"}}, "ping\r\n"},
 		{"tab is a space", "zones\ton\tz1\r", []out{{lineOK, "zones on z1"}}, "zones on z1\r\n"},
 		{"XON XOFF Ctrl-D ignored", "pi\x11\x13\x04ng\r", []out{{lineOK, "ping"}}, "ping\r\n"},
-		{"control bytes are noise", "pi\x00\x01ng\r", []out{{lineNoise, ""}}, "ping\r\n"},
+		{"control bytes are noise", "pi\x00\x01ng\r", []out{{lineNoise, ""}}, "pi\r\n"},
 		{"invalid UTF-8 is noise", "ping \xff\xfe\r", []out{{lineNoise, ""}}, "ping \xff\xfe\r\n"},
 		{"JSON is not echoed", "{\"id\":\"1\"}\n", []out{{lineOK, `{"id":"1"}`}}, ""},
 		{"login password is not echoed", "login hunter2-pass\r", []out{{lineOK, "login hunter2-pass"}}, "login \r\n"},

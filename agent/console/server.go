@@ -28,10 +28,11 @@ const (
 	reopenMax  = 30 * time.Second
 )
 
-// Output bounds: the writer queue holds at most outQueue writes; output
-// beyond it is dropped (and said so) rather than blocking the console.
+// Output bounds: at most maxPending bytes wait for the writer; output beyond
+// it is dropped (and said so) rather than blocking the console. At 115200
+// baud that is 11 s of output.
 const (
-	outQueue     = 256
+	maxPending   = 128 << 10
 	flushTimeout = 2 * time.Second
 )
 
@@ -239,13 +240,16 @@ type conn struct {
 	log  *slog.Logger
 
 	in   chan readResult
-	out  chan []byte
 	werr chan error
 	stop chan struct{}
+	wake chan struct{} // signalled when pending has bytes
 
-	wg      sync.WaitGroup
-	wdone   chan struct{}
+	mu      sync.Mutex // guards pending and dropped, shared with the writer
+	pending []byte
 	dropped int
+
+	wg    sync.WaitGroup
+	wdone chan struct{}
 }
 
 type readResult struct {
@@ -256,8 +260,8 @@ type readResult struct {
 func newConn(port io.ReadWriteCloser, clk clock.Clock, log *slog.Logger) *conn {
 	c := &conn{
 		port: port, clk: clk, log: log,
-		in: make(chan readResult, 16), out: make(chan []byte, outQueue),
-		werr: make(chan error, 1), stop: make(chan struct{}), wdone: make(chan struct{}),
+		in:   make(chan readResult, 16),
+		werr: make(chan error, 1), stop: make(chan struct{}), wake: make(chan struct{}, 1), wdone: make(chan struct{}),
 	}
 	c.wg.Add(1)
 	go c.reader()
@@ -294,12 +298,20 @@ func (c *conn) reader() {
 	}
 }
 
-// writer writes what the session queued; after stop it flushes what is
+// writer writes what the session queued, as few writes as it can (a
+// paste echoes thousands of small pieces); after stop it flushes what is
 // left and ends.
 func (c *conn) writer() {
 	defer close(c.wdone)
-	write := func(b []byte) bool {
-		if _, err := c.port.Write(b); err != nil {
+	var buf []byte
+	flush := func() bool {
+		c.mu.Lock()
+		buf, c.pending = c.pending, buf[:0]
+		c.mu.Unlock()
+		if len(buf) == 0 {
+			return true
+		}
+		if _, err := c.port.Write(buf); err != nil {
 			select {
 			case c.werr <- err:
 			default:
@@ -310,48 +322,40 @@ func (c *conn) writer() {
 	}
 	for {
 		select {
-		case b := <-c.out:
-			if !write(b) {
+		case <-c.wake:
+			if !flush() {
 				return
 			}
 		case <-c.stop:
-			for {
-				select {
-				case b := <-c.out:
-					if !write(b) {
-						return
-					}
-				default:
-					return
-				}
-			}
+			flush()
+			return
 		}
 	}
 }
 
-// write queues b; it never blocks. Output beyond the queue is dropped: a
+// write queues b; it never blocks. Output beyond maxPending is dropped: a
 // terminal that does not read must not stall the console.
 func (c *conn) write(b []byte) {
 	if len(b) == 0 {
 		return
 	}
-	if c.dropped > 0 {
-		note := fmt.Appendf(nil, "\r\n[%d bytes of output dropped: the terminal does not read]\r\n", c.dropped)
-		select {
-		case c.out <- note:
-			c.dropped = 0
-		default:
-			c.dropped += len(b)
-			return
-		}
+	c.mu.Lock()
+	if c.dropped > 0 && len(c.pending) < maxPending/2 {
+		c.pending = fmt.Appendf(c.pending, "\r\n[%d bytes of output dropped: the terminal did not read]\r\n", c.dropped)
+		c.dropped = 0
 	}
-	select {
-	case c.out <- b:
-	default:
+	if len(c.pending)+len(b) > maxPending {
 		if c.dropped == 0 {
 			c.log.Warn("console output dropped: the terminal does not read")
 		}
 		c.dropped += len(b)
+	} else {
+		c.pending = append(c.pending, b...)
+	}
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
 	}
 }
 
