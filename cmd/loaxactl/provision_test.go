@@ -287,7 +287,9 @@ func TestProvisionChecklistFailures(t *testing.T) {
 	t.Run("modem missing", func(t *testing.T) {
 		b := newBoard(t)
 		b.set(func() { b.failing["modem"] = fmt.Errorf("modem: %w", hal.ErrAbsent) })
-		b.set(func() { b.failing["relay z2"] = wire.Errf(wire.CodeInternal, "zone z2 relay GPIO27: input/output error") })
+		b.set(func() {
+			b.failing["relay z2"] = wire.Errf(wire.CodeInternal, "zone z2 relay GPIO27: input/output error")
+		})
 		pole := writeJSON(t, t.TempDir(), "pole.json", map[string]any{"id": "pole-2"})
 		code, stdout, _ := runCtl(t, nil, "provision", "--port", b.slavePath, "--file", pole)
 		if code != ExitFailed {
