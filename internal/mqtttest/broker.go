@@ -37,7 +37,8 @@ type Broker struct {
 	dir  string
 	port int
 
-	log *logBuffer
+	log  *logBuffer
+	opts Options // authentication and ACL (auth.go); zero: anonymous, no ACL
 
 	mu   sync.Mutex // guards proc and done: the running process, nil when stopped
 	proc *exec.Cmd
@@ -49,11 +50,19 @@ type Broker struct {
 // missing or does not come up, and stops the broker in t.Cleanup.
 func Start(t testing.TB) *Broker {
 	t.Helper()
+	return startWith(t, Options{})
+}
+
+func startWith(t testing.TB, o Options) *Broker {
+	t.Helper()
 	bin, err := locate(DefaultPath)
 	if err != nil {
 		t.Fatalf("mqtttest: %v", err)
 	}
-	b := &Broker{t: t, bin: bin, dir: t.TempDir(), log: &logBuffer{}}
+	b := &Broker{t: t, bin: bin, dir: t.TempDir(), log: &logBuffer{}, opts: o}
+	if err := b.prepareAuth(); err != nil {
+		t.Fatalf("mqtttest: %v", err)
+	}
 	t.Cleanup(b.Stop)
 	if os.Getenv("LOAXA_MQTTTEST_DEBUG") != "" {
 		// Registered after Stop, so it runs first: the log of a failed
@@ -162,7 +171,7 @@ func (b *Broker) stop(sig syscall.Signal) {
 func (b *Broker) config() (string, error) {
 	var c bytes.Buffer
 	fmt.Fprintf(&c, "listener %d 127.0.0.1\n", b.port)
-	c.WriteString("allow_anonymous true\n")
+	c.WriteString(b.authConfig())
 	c.WriteString("set_tcp_nodelay true\n")
 	c.WriteString("persistence true\n")
 	fmt.Fprintf(&c, "persistence_location %s/\n", b.dir)

@@ -17,5 +17,9 @@
 // for clean-session-off clients, as a production broker restart would. Kill
 // simulates a broker crash (only what was autosaved survives).
 //
+// StartWith runs a broker that authenticates its clients (a password_file
+// made with mosquitto_passwd) under an acl_file, for tests of access control
+// such as scripts/mosquitto-acl.example; ClientAs logs a client in.
+//
 // Everything is stopped in t.Cleanup; nothing needs closing by hand.
 package mqtttest
