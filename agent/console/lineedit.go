@@ -75,8 +75,13 @@ func (e *editor) feed(p []byte) (lines []line, echo []byte) {
 		}
 		e.lastCR = false
 		if e.esc != 0 {
-			e.escape(c)
-			continue
+			if c >= 0x20 {
+				e.escape(c)
+				continue
+			}
+			// A control byte ends a broken escape sequence and counts
+			// as itself: Ctrl-C after a stray ESC must still cancel.
+			e.esc = 0
 		}
 		switch {
 		case c == '\r' || c == '\n':

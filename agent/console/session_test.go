@@ -1,8 +1,12 @@
 package console
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -408,4 +412,47 @@ func TestSecretsNeverEchoed(t *testing.T) {
 	}
 	r.typ("config set console.password short\r")
 	r.expect("error bad_args: key console.password: the password must have at least 8 characters")
+}
+
+// TestTerminalThatDoesNotRead: a terminal that never reads (a USB gadget
+// with no host, a hung laptop) cannot stall the console: output beyond the
+// bound is dropped, commands still run, and Close still returns.
+func TestTerminalThatDoesNotRead(t *testing.T) {
+	be := newFakeBackend()
+	clk := clock.NewFake(t0)
+	toBoard, fromTech := io.Pipe()
+	_, toTech := io.Pipe() // nobody ever reads what the board writes
+	board := &pipePort{r: toBoard, w: toTech}
+	once := false
+	srv, err := New(Options{Backend: be, Clock: clk, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Open: func(ctx context.Context) (io.ReadWriteCloser, error) {
+			if once {
+				return nil, errors.New("once")
+			}
+			once = true
+			return board, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	for range 100 {
+		fromTech.Write([]byte("help\r")) // about 2 KB of output each
+	}
+	fromTech.Write([]byte("ping\r"))
+	waitFor(t, "the ping to run", func() bool { return slices.Contains(be.Calls(), "do ping") })
+	closed := make(chan struct{})
+	go func() {
+		srv.Close()
+		close(closed)
+	}()
+	for done := false; !done; {
+		select {
+		case <-closed:
+			done = true
+		case <-time.After(2 * time.Millisecond):
+			clk.Advance(flushTimeout) // the bounded flush gives up
+		}
+	}
+	fromTech.Close()
 }
