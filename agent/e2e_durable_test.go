@@ -96,7 +96,7 @@ func waitFor(t *testing.T, what string, d time.Duration, ok func() bool) {
 // 1,275 acks arrived; the outbox sent one QoS 1 message per round trip and
 // dropped beyond 1,000 even while online. A burst of 5,000 gets 5,000.
 func TestE2EBurstOfCommandsIsAllAnswered(t *testing.T) {
-	b := mqtttest.StartWith(t, mqtttest.Options{MaxQueued: 0})
+	b := mqtttest.StartWith(t, mqtttest.Options{MaxQueued: -1})
 	topics := wire.Topics{Root: wire.DefaultRoot, ID: "pole-burst"}
 	acks := countIDs(t, b, topics.Ack(), "id")
 	watch := b.Subscribe(t, "loaxa/v1/dev/pole-burst/status")
@@ -120,7 +120,7 @@ func TestE2EBurstOfCommandsIsAllAnswered(t *testing.T) {
 // Issue 7, finding 1: a stop of many queued items delivered a third of
 // their play.end events.
 func TestE2EStopOfAFullQueueReportsEveryItem(t *testing.T) {
-	b := mqtttest.StartWith(t, mqtttest.Options{MaxQueued: 0})
+	b := mqtttest.StartWith(t, mqtttest.Options{MaxQueued: -1})
 	topics := wire.Topics{Root: wire.DefaultRoot, ID: "pole-stop"}
 	ends := countIDs(t, b, topics.Event(), "item")
 	acks := countIDs(t, b, topics.Ack(), "id")

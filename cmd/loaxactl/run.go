@@ -91,6 +91,8 @@ const usageText = `usage: loaxactl [flags] send DEVICE CMD [JSON-ARGS]
        loaxactl [flags] send --group GROUP CMD [JSON-ARGS]
        loaxactl [flags] watch [DEVICE]
        loaxactl [flags] live CHANNEL FILE|-
+       loaxactl provision --port DEVICE --file POLE.json [flags]  (-h for more)
+       loaxactl console --port DEVICE                             (-h for more)
 
 send   publishes a command to one pole and prints its ack, or to a group and
        prints a table of the acks that arrive before the timeout.
@@ -123,6 +125,14 @@ exit status: 0 ok, 1 ok:false, 2 usage error, 3 no ack in time,
 // status.
 func (c *CLI) Run(ctx context.Context, args []string) int {
 	c.defaults()
+	if len(args) > 0 { // serial commands: their own flags, no broker
+		switch args[0] {
+		case "provision":
+			return c.provision(ctx, args[1:])
+		case "console":
+			return c.console(ctx, args[1:])
+		}
+	}
 	var o options
 	fs := c.flags(&o)
 	pos, err := parseInterleaved(fs, args)

@@ -34,9 +34,9 @@ type Broker struct {
 	bin  string
 	dir  string
 	port int
-	opts Options
 
-	log *logBuffer
+	log  *logBuffer
+	opts Options // queue bound, authentication and ACL (auth.go); zero: Start's broker
 
 	mu   sync.Mutex // guards proc and done: the running process, nil when stopped
 	proc *exec.Cmd
@@ -50,22 +50,16 @@ type Broker struct {
 // internal/testenv's policy: a failure under CI=true, a skip elsewhere.
 func Start(t testing.TB) *Broker {
 	t.Helper()
-	return StartWith(t, Options{MaxQueued: 1000})
+	return startWith(t, Options{})
 }
 
-// Options vary the broker's configuration.
-type Options struct {
-	// MaxQueued is mosquitto's max_queued_messages: QoS 1 messages kept
-	// for a client beyond its in-flight window (0: no limit). A burst test
-	// needs 0, or it measures the broker's drops rather than the agent.
-	MaxQueued int
-}
-
-// StartWith is Start with options.
-func StartWith(t testing.TB, o Options) *Broker {
+func startWith(t testing.TB, o Options) *Broker {
 	t.Helper()
 	bin := testenv.NeedTool(t, "mosquitto", "mosquitto")
 	b := &Broker{t: t, bin: bin, dir: t.TempDir(), log: &logBuffer{}, opts: o}
+	if err := b.prepareAuth(); err != nil {
+		t.Fatalf("mqtttest: %v", err)
+	}
 	t.Cleanup(b.Stop)
 	if os.Getenv("LOAXA_MQTTTEST_DEBUG") != "" {
 		// Registered after Stop, so it runs first: the log of a failed
@@ -174,14 +168,21 @@ func (b *Broker) stop(sig syscall.Signal) {
 func (b *Broker) config() (string, error) {
 	var c bytes.Buffer
 	fmt.Fprintf(&c, "listener %d 127.0.0.1\n", b.port)
-	c.WriteString("allow_anonymous true\n")
+	c.WriteString(b.authConfig())
 	c.WriteString("set_tcp_nodelay true\n")
 	c.WriteString("persistence true\n")
 	fmt.Fprintf(&c, "persistence_location %s/\n", b.dir)
 	c.WriteString("autosave_interval 1\n")
 	// Queue enough for tests that park many QoS 1 messages for an offline
 	// client; the default of 1000 is plenty, but say so explicitly.
-	fmt.Fprintf(&c, "max_queued_messages %d\n", b.opts.MaxQueued)
+	maxQueued := b.opts.MaxQueued
+	switch maxQueued {
+	case 0:
+		maxQueued = 1000
+	case -1:
+		maxQueued = 0 // mosquitto's "no limit"
+	}
+	fmt.Fprintf(&c, "max_queued_messages %d\n", maxQueued)
 	c.WriteString("log_dest stderr\n")
 	types := []string{"error", "warning", "notice", "information", "subscribe", "unsubscribe"}
 	if os.Getenv("LOAXA_MQTTTEST_DEBUG") != "" {

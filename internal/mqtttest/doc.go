@@ -23,6 +23,12 @@
 // a test can check that nothing more arrives without waiting an arbitrary
 // time: wait, publish a marker, read up to it.
 //
+// StartWith runs a broker with other settings: a bound on the messages it
+// queues for a client (MaxQueued), or clients that must authenticate (a
+// password_file made with mosquitto_passwd) under an acl_file, for tests of
+// access control such as scripts/mosquitto-acl.example; ClientAs logs a
+// client in.
+//
 // Everything is stopped in t.Cleanup, and mosquitto is killed by the kernel
 // if the test binary dies without running it (parent-death signal);
 // nothing needs closing by hand.
