@@ -50,9 +50,9 @@ func (c Config) Validate() ([]PublicKey, error) {
 		return nil, fmt.Errorf("key ota.keys: %w", err)
 	}
 	for _, r := range []struct {
-		key      string
+		key       string
 		v, lo, hi int
-		unit     string
+		unit      string
 	}{
 		{"ota.trial_s", c.TrialS, int(MinTrial / time.Second), int(MaxTrial / time.Second), "seconds"},
 		{"ota.max_size_mb", c.MaxSizeMB, 1, 1024, "MiB"},

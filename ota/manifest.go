@@ -370,7 +370,7 @@ func ParseSigned(raw []byte) (*Signed, error) {
 func (s *Signed) Marshal() []byte {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false) // json.Marshal would write & in URLs as \u0026
+	enc.SetEscapeHTML(false)              // json.Marshal would write & in URLs as \u0026
 	if err := enc.Encode(s); err != nil { // cannot happen: every field marshals
 		panic(err)
 	}
