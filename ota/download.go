@@ -40,8 +40,10 @@ type download struct {
 	// progress is called from the worker after each checkpoint, with an
 	// offset that is fsynced, and the URL in use; it must not block.
 	progress func(offset int64, url int)
-	// live is called with every offset reached (not necessarily durable).
-	live func(offset int64)
+	// live is called with every offset reached (not necessarily durable),
+	// durable with every offset fsynced.
+	live    func(offset int64)
+	durable func(offset int64)
 	// hook is the crash-test hook (may be nil).
 	hook func(point string, n int64)
 	// attempt reports a failed attempt (for events and logs); may be nil.
@@ -79,15 +81,16 @@ func (d *download) run(ctx context.Context) error {
 	failedRounds, failedInRound := 0, 0
 	for off < d.size {
 		n, err := d.fetch(ctx, f, d.urls[idx], &off)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
 		// Make what arrived durable before it is reported, so a resume
-		// after a power cut starts from it.
+		// (after a power cut, or this agent stopping now) starts from it.
 		if serr := f.Sync(); serr != nil {
 			return fmt.Errorf("%w: fsync %s: %w", ErrDownload, d.part, diskErr(serr))
 		}
+		d.durable(off)
 		d.progress(off, idx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if err == nil && off < d.size {
 			err = fmt.Errorf("the server ended the response at byte %d of %d", off, d.size)
 		}
@@ -231,6 +234,7 @@ func (d *download) fetch(ctx context.Context, f *os.File, url string, off *int64
 					return written, errFatal{fmt.Errorf("%w: fsync %s: %w", ErrDownload, d.part, diskErr(err))}
 				}
 				lastSync = *off
+				d.durable(*off)
 				d.progress(*off, -1)
 			}
 		}

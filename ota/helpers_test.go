@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"io/fs"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -144,8 +143,7 @@ func (s *server) handle(w http.ResponseWriter, r *http.Request) {
 		w.(http.Flusher).Flush()
 		conn, _, err := w.(http.Hijacker).Hijack()
 		if err == nil {
-			conn.(*net.TCPConn).SetLinger(0)
-			conn.Close()
+			conn.Close() // FIN after the data: the client has every byte sent
 		}
 		return
 	}

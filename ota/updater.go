@@ -123,6 +123,9 @@ type Updater struct {
 	busy   atomic.Pointer[string]
 	status atomic.Pointer[Status]
 	live   atomic.Int64 // bytes of the download so far, for Status
+	// durable is the download's last fsynced offset, for the last save
+	// when Run stops mid-download.
+	durable atomic.Int64
 
 	// Owned by Run's goroutine.
 	doc       Doc
@@ -237,7 +240,7 @@ func (u *Updater) Run(ctx context.Context) error {
 		return errors.New("ota: Run called twice")
 	}
 	defer close(u.done)
-	defer u.stopWorkers()
+	defer u.shutdown()
 	u.load()
 	u.resume()
 	for {
@@ -374,6 +377,7 @@ func (u *Updater) resume() {
 	if u.rec != nil && !u.rec.State.Terminal() {
 		u.apply(inResume{boot: u.boot})
 	}
+	u.changed() // the state document can now say where the update stands
 }
 
 // apply runs one input through the machine, persists a transition before
@@ -596,8 +600,10 @@ func (u *Updater) startDownload() {
 		stall: u.o.Stall, checkpoint: u.o.Checkpoint, maxRounds: u.o.MaxRounds,
 		backoff: backoff.New(u.o.RetryBase, u.o.RetryMax, u.clock, nil), log: u.log,
 		hook: u.o.Hook,
-		live: func(off int64) { u.live.Store(off) },
+		live:    func(off int64) { u.live.Store(off) },
+		durable: func(off int64) { u.durable.Store(off) },
 	}
+	u.durable.Store(u.rec.Offset)
 	u.dl = u.spawn(func(ctx context.Context) any {
 		// Sent again with the same manifest after the slot was written:
 		// nothing to download.
@@ -772,6 +778,19 @@ func percent(n, size int64) int {
 func (u *Updater) save() {
 	if err := u.store.Save(u.doc); err != nil {
 		u.log.Error("cannot persist the update document", "err", err)
+	}
+}
+
+// shutdown stops the workers and saves how far a download got, so the
+// next start resumes from there.
+func (u *Updater) shutdown() {
+	downloading := u.dl != nil
+	u.stopWorkers()
+	if r := u.rec; downloading && r != nil && r.State == StateDownloading {
+		if off := u.durable.Load(); off > r.Offset {
+			r.Offset = off
+			u.save()
+		}
 	}
 }
 
