@@ -599,7 +599,7 @@ func (u *Updater) startDownload() {
 		start: u.rec.Offset, startURL: u.rec.URL, client: u.o.HTTP, clock: u.clock,
 		stall: u.o.Stall, checkpoint: u.o.Checkpoint, maxRounds: u.o.MaxRounds,
 		backoff: backoff.New(u.o.RetryBase, u.o.RetryMax, u.clock, nil), log: u.log,
-		hook: u.o.Hook,
+		hook:    u.o.Hook,
 		live:    func(off int64) { u.live.Store(off) },
 		durable: func(off int64) { u.durable.Store(off) },
 	}

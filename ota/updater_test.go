@@ -17,20 +17,20 @@ import (
 // rig is one updater on a temporary data directory, a file server and a
 // fake supervisor.
 type rig struct {
-	t      *testing.T
-	dir    string
-	l      Layout
-	srv    *server
-	key    *PrivateKey
-	clk    clock.Clock
-	sup    *fakeSup
-	opts   func(*Options)
-	mu     sync.Mutex // guards events
-	events []event
+	t       *testing.T
+	dir     string
+	l       Layout
+	srv     *server
+	key     *PrivateKey
+	clk     clock.Clock
+	sup     *fakeSup
+	opts    func(*Options)
+	mu      sync.Mutex // guards events
+	events  []event
 	switch_ chan struct{}
-	u      *Updater
-	cancel context.CancelFunc
-	done   chan struct{}
+	u       *Updater
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 type event struct {
@@ -591,7 +591,9 @@ func TestCorruptDocumentKeepsReplayProtection(t *testing.T) {
 	}
 }
 
-func itoa(n int64) string { return strings.TrimSpace(strings.Repeat(" ", 0) + func() string { return fmtInt(n) }()) }
+func itoa(n int64) string {
+	return strings.TrimSpace(strings.Repeat(" ", 0) + func() string { return fmtInt(n) }())
+}
 
 func fmtInt(n int64) string {
 	if n == 0 {
