@@ -125,11 +125,12 @@ func (c *Conn) ReportHealthy(ctx context.Context) (ota.HealthReply, error) {
 	return ota.HealthReply{Committed: r.Committed, Event: r.Event}, nil
 }
 
-// ReportStatus tells the supervisor what the agent is waiting for; if a
-// trial times out, the last status is recorded with the rollback. It does
-// not wait for an answer.
+// ReportStatus tells the supervisor what the agent is waiting for
+// ("broker not connected"); if a trial times out, the last status is
+// recorded with the rollback. It returns once the supervisor has it.
 func (c *Conn) ReportStatus(ctx context.Context, status string) error {
-	return c.exchange(ctx, message{Status: status}, nil)
+	var r reply
+	return c.exchange(ctx, message{Status: status}, &r)
 }
 
 // Close closes the control socket.
@@ -150,15 +151,16 @@ func (c *Conn) exchange(ctx context.Context, m message, r *reply) error {
 	if c.c == nil {
 		return errors.New("supervisor: connection closed")
 	}
+	conn := c.c // the AfterFunc may run after Close cleared c.c
 	if d, ok := ctx.Deadline(); ok {
-		c.c.SetDeadline(d)
+		conn.SetDeadline(d)
 	} else {
-		c.c.SetDeadline(time.Time{})
+		conn.SetDeadline(time.Time{})
 	}
-	stop := context.AfterFunc(ctx, func() { c.c.SetDeadline(time.Unix(1, 0)) })
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	b, _ := json.Marshal(m)
-	if _, err := c.c.Write(append(b, '\n')); err != nil {
+	if _, err := conn.Write(append(b, '\n')); err != nil {
 		return ctxErr(ctx, fmt.Errorf("supervisor: write: %w", err))
 	}
 	if r == nil {

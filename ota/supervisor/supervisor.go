@@ -420,13 +420,12 @@ func (s *supervisor) onMessage(w io.Writer, spec runSpec, m message, out *outcom
 	if m.Status != "" {
 		out.status = shorten(m.Status, 200)
 	}
-	if !m.Healthy {
-		return
-	}
-	out.healthy = true
-	s.bo.Reset()
 	r := reply{OK: true}
-	if spec.trial && !out.committed && !out.timedOut {
+	if m.Healthy {
+		out.healthy = true
+		s.bo.Reset()
+	}
+	if m.Healthy && spec.trial && !out.committed && !out.timedOut {
 		ev, err := s.commit()
 		if err != nil {
 			r = reply{Error: "cannot commit: " + err.Error()}
