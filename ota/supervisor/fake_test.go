@@ -18,7 +18,9 @@ import (
 	"github.com/loaxa/loaxa/ota"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { removeBuilds() }))
+}
 
 var t0 = time.Date(2025, 11, 25, 10, 0, 0, 0, time.UTC)
 
