@@ -65,10 +65,11 @@ type reply struct {
 // Conn is the agent's end of the control socket: it implements
 // ota.Supervisor. Safe for concurrent use.
 type Conn struct {
-	info ota.BootInfo
-	mu   sync.Mutex // guards c and r: one exchange at a time
-	c    net.Conn
-	r    *bufio.Reader
+	info      ota.BootInfo
+	inherited *os.File   // fd 3, kept open for a re-exec
+	mu        sync.Mutex // guards c and r: one exchange at a time
+	c         net.Conn
+	r         *bufio.Reader
 }
 
 // Attach connects the agent to the supervisor that started it, from the
@@ -93,14 +94,22 @@ func AttachEnv(getenv func(string) string) (*Conn, error) {
 	if f == nil {
 		return nil, fmt.Errorf("supervisor: fd %d is not open", e.FD)
 	}
-	return NewConn(f, e.BootInfo)
+	c, err := NewConn(f, e.BootInfo)
+	if err != nil {
+		return nil, err
+	}
+	// The descriptor stays open (and f referenced, so no finalizer closes
+	// it): an agent that re-executes itself for a restart attaches again
+	// after the exec.
+	c.inherited = f
+	return c, nil
 }
 
-// NewConn wraps the child's end of a control socket (the file is
-// consumed). Tests with in-process children use it directly.
+// NewConn wraps the child's end of a control socket. It uses its own
+// descriptor; f stays the caller's. Tests with in-process children use it
+// directly.
 func NewConn(f *os.File, info ota.BootInfo) (*Conn, error) {
 	c, err := net.FileConn(f)
-	f.Close() // FileConn made its own descriptor
 	if err != nil {
 		return nil, fmt.Errorf("supervisor: control socket: %w", err)
 	}

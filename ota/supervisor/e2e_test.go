@@ -306,6 +306,7 @@ func TestRealBinaries(t *testing.T) {
 		reason  string
 	}{
 		{"good", "v1.1.0", "ota.committed", ""},
+		{"reexec", "v1.1.0", "ota.committed", ""},
 		{"crash", "v1.0.0", "ota.rolled_back", ota.ReasonCrashed},
 		{"hang", "v1.0.0", "ota.rolled_back", ota.ReasonTrialTimeout},
 		{"nohealth", "v1.0.0", "ota.rolled_back", ota.ReasonTrialTimeout},

@@ -9,6 +9,8 @@
 //	                         hang: ignores SIGTERM, never reports healthy
 //	                         nohealth: runs, says it waits for the broker, never healthy
 //	                         crashlater: reports healthy, then exits 4
+//	                         reexec: re-executes itself once (as loaxad does
+//	                         for the restart command), then as good
 //
 // The agent appends what it does to DATA_DIR/agent.log (one JSON object a
 // line: start, event, submit, exit), submits --manifest at every start (a
@@ -123,6 +125,14 @@ func agent(args []string) int {
 	rec := &recorder{path: filepath.Join(f.dataDir, "agent.log")}
 	rec.add(map[string]any{"what": "start", "version": version, "slot": info.Slot, "trial": info.Trial, "pid": os.Getpid(), "mode": mode})
 	switch mode {
+	case "reexec":
+		if os.Getenv("FAKEAGENT_REEXECED") == "" {
+			self, _ := os.Executable()
+			conn.Close()
+			err := syscall.Exec(self, os.Args, append(os.Environ(), "FAKEAGENT_REEXECED=1"))
+			fmt.Fprintln(os.Stderr, "fakeagent: re-exec:", err)
+			return 1
+		}
 	case "crash":
 		rec.add(map[string]any{"what": "exit", "version": version, "code": 3})
 		return 3
@@ -156,7 +166,7 @@ func agent(args []string) int {
 	}()
 	u.SetBusy("")
 	switch mode {
-	case "good", "crashlater":
+	case "good", "crashlater", "reexec":
 		u.Healthy()
 	case "nohealth":
 		if conn != nil {
