@@ -214,6 +214,9 @@ func (d *download) fetch(ctx context.Context, f *os.File, url string, off *int64
 	var written int64
 	lastSync := *off
 	for *off < d.size {
+		if ctx.Err() != nil { // buffered bytes would keep coming for a while
+			return written, ctx.Err()
+		}
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
 			stall.Reset(d.stall)

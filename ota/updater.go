@@ -141,6 +141,7 @@ type Updater struct {
 	gapTimer  clock.Timer
 	pctShown  int
 	loadError error
+	runCtx    context.Context // workers end with it
 }
 
 type submitReq struct {
@@ -241,6 +242,7 @@ func (u *Updater) Run(ctx context.Context) error {
 	}
 	defer close(u.done)
 	defer u.shutdown()
+	u.runCtx = ctx
 	u.load()
 	u.resume()
 	for {
@@ -615,6 +617,9 @@ func (u *Updater) startDownload() {
 			u.note(ctx, progressNote{id: id, offset: -1, url: -1, err: err, from: url})
 		}
 		if err := d.run(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped, not failed: the next start resumes
+			}
 			return inFailed{err}
 		}
 		return inDownloaded{}
@@ -659,13 +664,16 @@ func (u *Updater) startHealth(ctx context.Context) {
 // spawn runs fn in a worker whose result comes back to Run; clear is run
 // by Run when the result arrives (or by stopWorkers).
 func (u *Updater) spawn(fn func(context.Context) any, id string, clear func()) *worker {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(u.runCtx)
 	w := &worker{cancel: cancel, done: make(chan struct{})}
 	u.workers.Add(1)
 	go func() {
 		defer u.workers.Done()
 		defer close(w.done)
 		in := fn(ctx)
+		if in == nil {
+			return
+		}
 		select {
 		case u.results <- result{id: id, in: wrapClear{in, clear, w}}:
 		case <-ctx.Done():

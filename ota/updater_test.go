@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -322,12 +323,16 @@ func TestDownloadResumesAfterRestart(t *testing.T) {
 	r := newRig(t)
 	bin := fakeBinary(1<<20, 6)
 	m := r.release("v1.3.0", bin, r.srv.put("loaxad", bin))
-	stopAt := make(chan struct{})
+	stopAt, unblock := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	r.opts = func(o *Options) {
 		o.Hook = func(point string, n int64) {
 			if point == "download" && n >= 400_000 {
-				once.Do(func() { close(stopAt) })
+				// Hold the download here until the agent is stopping.
+				once.Do(func() {
+					close(stopAt)
+					<-unblock
+				})
 			}
 		}
 	}
@@ -336,6 +341,8 @@ func TestDownloadResumesAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-stopAt
+	r.cancel()
+	close(unblock)
 	r.stop()
 	d := r.doc()
 	if d.Update.State != StateDownloading || d.Update.Offset < 64<<10 {
@@ -346,7 +353,7 @@ func TestDownloadResumesAfterRestart(t *testing.T) {
 	r.start(onSlotA)
 	<-r.switch_
 	hdrs := r.srv.rangeHeaders()
-	if last := hdrs[len(hdrs)-1]; last != "bytes="+itoa(d.Update.Offset)+"-" {
+	if last := hdrs[len(hdrs)-1]; last != "bytes="+strconv.FormatInt(d.Update.Offset, 10)+"-" {
 		t.Errorf("resumed with %q, checkpoint was %d", last, d.Update.Offset)
 	}
 	if second := r.srv.served.Load() - before; second != m.Size-d.Update.Offset {
@@ -589,20 +596,4 @@ func TestCorruptDocumentKeepsReplayProtection(t *testing.T) {
 	if _, err := submit(t, u, signDoc(r.release("v1.3.0", bin, r.srv.put("x", bin)), r.key)); !errors.Is(err, ErrReplay) {
 		t.Errorf("= %v, want replay", err)
 	}
-}
-
-func itoa(n int64) string {
-	return strings.TrimSpace(strings.Repeat(" ", 0) + func() string { return fmtInt(n) }())
-}
-
-func fmtInt(n int64) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for n > 0 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-		n /= 10
-	}
-	return string(b)
 }
