@@ -193,6 +193,22 @@ var elfMachines = map[string]uint16{
 	"armv5": 40, "armv6": 40, "armv7": 40,
 }
 
+func machineName(m uint16) string {
+	switch m {
+	case 3:
+		return "386"
+	case 62:
+		return "amd64"
+	case 183:
+		return "arm64"
+	case 243:
+		return "riscv64"
+	case 40:
+		return "32-bit arm"
+	}
+	return fmt.Sprintf("ELF machine %d", m)
+}
+
 // CheckELF refuses a file that is not an ELF executable for arch, so a
 // release signed for the wrong board is caught before the pole restarts
 // into it. Architectures it does not know pass.
@@ -208,7 +224,7 @@ func CheckELF(path, arch string) error {
 	defer f.Close()
 	var h [20]byte
 	if _, err := io.ReadFull(f, h[:]); err != nil || !bytes.Equal(h[:4], []byte("\x7fELF")) {
-		return fmt.Errorf("%w: the download is not an ELF executable", ErrWrongArch)
+		return fmt.Errorf("%w: the binary is not an ELF executable", ErrWrongArch)
 	}
 	var machine uint16
 	switch h[5] {
@@ -218,7 +234,7 @@ func CheckELF(path, arch string) error {
 		machine = uint16(h[18])<<8 | uint16(h[19])
 	}
 	if machine != want {
-		return fmt.Errorf("%w: the download is an ELF executable for machine %d, this pole (%s) needs %d", ErrWrongArch, machine, arch, want)
+		return fmt.Errorf("%w: the binary is an ELF executable for %s, not for %s", ErrWrongArch, machineName(machine), arch)
 	}
 	return nil
 }
