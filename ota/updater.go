@@ -516,8 +516,12 @@ func (u *Updater) submit(ctx context.Context, raw []byte) (Accepted, error) {
 		return Accepted{}, err
 	}
 	// The new release replaces whatever update was under way (an older
-	// one: Verify saw to that).
+	// one: Verify saw to that), and its wait for a gap.
 	u.stopUpdateWorkers()
+	if u.gapTimer != nil {
+		u.gapTimer.Stop()
+		u.gapTimer = nil
+	}
 	if u.rec != nil && !retry && u.rec.ID != m.ID() {
 		if err := os.Remove(u.layout.Part()); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return Accepted{}, fmt.Errorf("remove the previous partial download: %w", err)

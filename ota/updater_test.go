@@ -597,3 +597,32 @@ func TestCorruptDocumentKeepsReplayProtection(t *testing.T) {
 		t.Errorf("= %v, want replay", err)
 	}
 }
+
+// A newer release replaces one waiting for a gap, and the old one's
+// switch_by no longer applies.
+func TestNewerReleaseReplacesAWaitingOne(t *testing.T) {
+	r := newRig(t)
+	fake := clock.NewFake(t0)
+	r.clk = fake
+	bin := fakeBinary(64<<10, 14)
+	url := r.srv.put("loaxad", bin)
+	old := r.release("v1.3.0", bin, url)
+	old.SwitchBy = t0.Add(time.Hour)
+	u := r.start(onSlotA)
+	u.SetBusy("live")
+	if _, err := submit(t, u, signDoc(old, r.key)); err != nil {
+		t.Fatal(err)
+	}
+	r.waitState(StateInstalled)
+	waitFor(t, "the gap timer", func() bool { return fake.Waiters() > 0 })
+	if _, err := submit(t, u, signDoc(r.release("v1.3.1", bin, url), r.key)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "v1.3.1 installed", func() bool { s := u.Status(); return s.State == StateInstalled && s.Target == "v1.3.1" })
+	fake.Advance(2 * time.Hour)
+	u.SetBusy("")
+	<-r.switch_
+	if s := u.Status(); s.State != StateSwitching || s.Target != "v1.3.1" {
+		t.Errorf("status %+v", s)
+	}
+}

@@ -476,7 +476,7 @@ func (s *supervisor) decide(ctx context.Context, spec runSpec, out outcome) {
 		case out.timedOut:
 			s.rollback(ota.ReasonTrialTimeout, fmt.Sprintf("no health report within %v; stopped%s", spec.timeout, last))
 		case out.exit.Code == ExitRestart:
-			s.restarted = true // the agent asked: same trial, same deadline budget
+			s.restarted = true // the agent asked: the same trial goes on, not a new start
 		default:
 			s.rollback(ota.ReasonCrashed, out.exit.String()+" before reporting healthy"+last)
 		}
