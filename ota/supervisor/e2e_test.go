@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -249,14 +250,21 @@ func (d *device) settled() bool {
 	return s != nil && err == nil && s.Version == si.Version && s.Slot == b.Active
 }
 
-// recovered reports whether an agent started after the kill.
+// recovered reports whether an agent started after the kill. The marker
+// says when, by the clock the records use (a file's mtime comes from a
+// coarser clock and can be earlier than the kill).
 func (d *device) recovered() bool {
-	fi, err := os.Stat(filepath.Join(d.dir, "killed"))
+	b, err := os.ReadFile(filepath.Join(d.dir, "killed"))
 	if err != nil {
 		return false
 	}
+	f := strings.Fields(string(b))
+	if len(f) != 4 {
+		return false // being written
+	}
+	at, _ := strconv.ParseInt(f[3], 10, 64)
 	s := d.lastStart()
-	return s != nil && s.TS > fi.ModTime().UnixMilli()
+	return s != nil && s.TS > at
 }
 
 // waitSettled waits for the kill, for an agent started after it, and for

@@ -250,7 +250,7 @@ func killAt(dataDir, point string, n int64) {
 	if errors.Is(err, os.ErrExist) || err != nil {
 		return
 	}
-	fmt.Fprintf(marker, "%s %d %d\n", point, n, os.Getpid())
+	fmt.Fprintf(marker, "%s %d %d %d\n", point, n, os.Getpid(), time.Now().UnixMilli())
 	marker.Close()
 	if who == "both" && !strings.HasPrefix(point, "boot:") {
 		syscall.Kill(os.Getppid(), syscall.SIGKILL)
