@@ -85,6 +85,7 @@ type options struct {
 	cert     string
 	certKey  string
 	live     liveOptions
+	release  releaseOptions
 }
 
 const usageText = `usage: loaxactl [flags] send DEVICE CMD [JSON-ARGS]
@@ -93,6 +94,10 @@ const usageText = `usage: loaxactl [flags] send DEVICE CMD [JSON-ARGS]
        loaxactl [flags] live CHANNEL FILE|-
        loaxactl provision --port DEVICE --file POLE.json [flags]  (-h for more)
        loaxactl console --port DEVICE                             (-h for more)
+       loaxactl release keygen --out NAME
+       loaxactl release sign --signing-key FILE --version V --arch A --url URL [...] BINARY
+       loaxactl [flags] release publish MANIFEST DEVICE | --group GROUP [--percent P[,P]]
+       loaxactl [flags] release status [DEVICE...] [--group GROUP]
 
 send   publishes a command to one pole and prints its ack, or to a group and
        prints a table of the acks that arrive before the timeout.
@@ -102,6 +107,12 @@ watch  prints what poles report (status, state, tele, event, ack), one line
 live   sends a WAV or MP3 FILE, or raw PCM (--format s16le; - reads stdin),
        to loaxa/v1/live/CHANNEL as live Opus frames in real time, and
        ends the talk when the input ends or on Ctrl-C.
+release
+       over-the-air updates (docs/ota.md): keygen makes a signing key pair,
+       sign writes a signed manifest for a binary, publish sends it to a
+       pole or a group (--percent: a staged rollout that stops when more
+       than --max-failures poles of a stage fail), status shows where each
+       pole stands.
 
 examples:
   loaxactl send pole-0042 ping
@@ -159,13 +170,15 @@ func (c *CLI) Run(ctx context.Context, args []string) int {
 		return c.send(ctx, &o, rest)
 	case "live":
 		return c.live(ctx, &o, rest)
+	case "release":
+		return c.release(ctx, &o, rest)
 	case "watch":
 		if o.group != "" {
 			return c.usageError("--group is for send; watch takes a DEVICE")
 		}
 		return c.watch(ctx, &o, rest)
 	default:
-		return c.usageError("unknown command %q: expected send, watch or live", cmd)
+		return c.usageError("unknown command %q: expected send, watch, live or release", cmd)
 	}
 }
 
@@ -202,6 +215,7 @@ func (c *CLI) flags(o *options) *flag.FlagSet {
 	fs.StringVar(&o.cert, "cert", "", "client certificate file (PEM) for a tls:// broker")
 	fs.StringVar(&o.certKey, "cert-key", "", "client certificate key file (PEM)")
 	o.live.register(fs)
+	o.release.register(fs)
 	return fs
 }
 

@@ -15,7 +15,7 @@ func TestUsageErrors(t *testing.T) {
 		want string // in stderr
 	}{
 		{"no command", nil, "usage: loaxactl"},
-		{"unknown command", []string{"sned", "pole-1", "ping"}, `unknown command "sned": expected send, watch or live`},
+		{"unknown command", []string{"sned", "pole-1", "ping"}, `unknown command "sned": expected send, watch, live or release`},
 		{"send without command", []string{"send", "pole-1"}, "send takes DEVICE CMD [JSON-ARGS], got 1 argument(s)"},
 		{"send with too many", []string{"send", "pole-1", "volume", `{"level":1}`, "x"}, "got 4 argument(s)"},
 		{"bad device id", []string{"send", "Pole_1", "ping"}, `device id "Pole_1": expected 3-64 characters`},
