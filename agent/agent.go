@@ -107,6 +107,16 @@ type Agent struct {
 	seqC, holdC         <-chan time.Time
 	notes               chan note
 
+	// calls carries work other goroutines hand to the Run goroutine (a
+	// modem reading, a console command, an updater's report): they send
+	// it messages rather than share its memory. See Do.
+	calls chan func()
+	// starters start the agent's parts' goroutines when Run starts (each
+	// registered by the part's setup in New); they end with Run's context.
+	starters []func(ctx context.Context, wg *sync.WaitGroup)
+	// done is closed when Run returns.
+	done chan struct{}
+
 	closeOnce sync.Once
 }
 
@@ -145,6 +155,8 @@ func New(opts Options) (*Agent, error) {
 	a.started = a.clk.Now()
 	a.player = opts.Player
 	a.notes = make(chan note, 64)
+	a.calls = make(chan func(), 64)
+	a.done = make(chan struct{})
 	a.answers = newAnswers()
 	st, ans, warns, err := a.openStore()
 	var durable Durable
@@ -250,7 +262,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.store != nil {
 		a.store.start()
 	}
+	partsCtx, cancelParts := context.WithCancel(context.WithoutCancel(ctx))
+	for _, start := range a.starters {
+		start(partsCtx, &wg)
+	}
 	defer func() {
+		close(a.done)
+		cancelParts()
 		cancelLink()
 		wg.Wait()
 		// Last: the link has delivered what it could; what it could not
@@ -316,6 +334,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.holdExpired()
 		case n := <-a.notes:
 			a.sourceNote(n)
+		case f := <-a.calls:
+			f()
 		case <-a.fb.c:
 			a.fallbackExpired()
 		case g := <-a.storeSynced():
@@ -328,6 +348,27 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.notify("STOPPING=1")
 	a.shutdown("agent_restarted", playerEvents)
 	return ErrRestart
+}
+
+// Do runs f on the Run goroutine, which owns the agent's state, and
+// reports whether it was handed over: false when ctx ended or the agent
+// has stopped. It waits while the agent is busy (back-pressure), so call it
+// from a part's own goroutine, never from the Run goroutine.
+func (a *Agent) Do(ctx context.Context, f func()) bool {
+	select {
+	case a.calls <- f:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-a.done:
+		return false
+	}
+}
+
+// addPart registers a part's goroutines, started when Run starts and
+// stopped when it ends (before the link and the store close).
+func (a *Agent) addPart(start func(ctx context.Context, wg *sync.WaitGroup)) {
+	a.starters = append(a.starters, start)
 }
 
 // linkEvent follows the MQTT connection.

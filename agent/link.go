@@ -87,6 +87,8 @@ type Link struct {
 
 	resubCh chan struct{}
 	onLive  func(channel string, payload []byte, at time.Time)
+	// retry cuts a backoff wait short: new settings deserve a try now.
+	retry chan struct{}
 }
 
 // LinkConfig is what a Link needs to know.
@@ -200,6 +202,7 @@ func NewLink(cfg LinkConfig, clk clock.Clock, log *slog.Logger, durable Durable)
 		groups:  slices.Clone(cfg.Groups),
 		out:     newOutbox(durable),
 		resubCh: make(chan struct{}, 1),
+		retry:   make(chan struct{}, 1),
 		onLive:  cfg.OnLive,
 	}
 	l.session.Store(readSession(cfg.SessionFile))
@@ -255,6 +258,10 @@ func (l *Link) SetConfig(cfg LinkConfig) {
 	l.cfg = cfg
 	l.cfg.Groups = groups
 	l.mu.Unlock()
+	select {
+	case l.retry <- struct{}{}:
+	default:
+	}
 }
 
 func (l *Link) config() LinkConfig {
@@ -298,9 +305,16 @@ func (l *Link) Run(ctx context.Context) error {
 	flaps := 0
 	for first := true; ; first = false {
 		if !first {
-			if err := bo.Wait(ctx); err != nil {
+			t := l.clk.NewTimer(bo.Next())
+			select {
+			case <-ctx.Done():
+				t.Stop()
 				return nil
+			case <-l.retry:
+				bo.Reset()
+			case <-t.C():
 			}
+			t.Stop()
 		}
 		up, lasted, err := l.session1(ctx)
 		if ctx.Err() != nil {

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"regexp"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,10 +10,18 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/loaxa/loaxa/agent/console"
+	"github.com/loaxa/loaxa/agent/health"
+	"github.com/loaxa/loaxa/agent/watchdog"
+	"github.com/loaxa/loaxa/audio/media"
+	halmodem "github.com/loaxa/loaxa/hal/modem"
+	"github.com/loaxa/loaxa/ota"
 
 	"github.com/loaxa/loaxa/internal/mqttc"
 
@@ -48,6 +55,68 @@ type Config struct {
 	Auth     Auth     `toml:"auth" json:"auth"`
 	Audio    Audio    `toml:"audio" json:"audio"`
 	Hardware Hardware `toml:"hardware" json:"hardware"`
+	Modem    Modem    `toml:"modem" json:"modem"`
+	Watchdog Watchdog `toml:"watchdog" json:"watchdog"`
+	Health   Health   `toml:"health" json:"health"`
+	Media    Media    `toml:"media" json:"media"`
+	// Console is the technician's serial console (agent/console).
+	Console console.Config `toml:"console" json:"console"`
+	// OTA is the over-the-air updater (ota).
+	OTA ota.Config `toml:"ota" json:"ota"`
+}
+
+// Modem is the 4G modem's AT port and what the agent watches on it.
+type Modem struct {
+	// Port is the AT command port, e.g. /dev/modem-at; "" finds it by USB
+	// vendor/product id (UsbID, or the known modems).
+	Port string `toml:"port" json:"port"`
+	// UsbID is "vvvv:pppp[:iface]" of the modem's AT port ("": known modems).
+	UsbID string `toml:"usb_id" json:"usb_id"`
+	// APN overrides the one chosen by the SIM's network ("": by MCC/MNC).
+	APN string `toml:"apn" json:"apn"`
+	// PollS is the reading interval in seconds.
+	PollS int `toml:"poll_s" json:"poll_s"`
+	// GNSS reads the modem's position where it has a receiver.
+	GNSS bool `toml:"gnss" json:"gnss"`
+	// WeakRSRPdBm is the threshold of the modem.weak_signal alarm.
+	WeakRSRPdBm int `toml:"weak_rsrp_dbm" json:"weak_rsrp_dbm"`
+	// UnregisteredS is how long the modem may stay unregistered before the
+	// modem.unregistered alarm.
+	UnregisteredS int `toml:"unregistered_s" json:"unregistered_s"`
+}
+
+// Watchdog is the connectivity watchdog's ladder: after the broker has been
+// unreachable this long, reconnect, cycle the radio, reset the modem,
+// reboot the board (at most MaxRebootsPerDay times a day).
+type Watchdog struct {
+	ReconnectS       int `toml:"reconnect_s" json:"reconnect_s"`
+	RadioS           int `toml:"radio_s" json:"radio_s"`
+	ModemResetS      int `toml:"modem_reset_s" json:"modem_reset_s"`
+	RebootS          int `toml:"reboot_s" json:"reboot_s"`
+	MaxRebootsPerDay int `toml:"max_reboots_per_day" json:"max_reboots_per_day"`
+}
+
+// Health are the board's health thresholds.
+type Health struct {
+	TempWarningC    float64 `toml:"temp_warning_c" json:"temp_warning_c"`
+	TempCriticalC   float64 `toml:"temp_critical_c" json:"temp_critical_c"`
+	TempHysteresisC float64 `toml:"temp_hysteresis_c" json:"temp_hysteresis_c"`
+	// CriticalVolume caps the output volume while the board is critical.
+	CriticalVolume int `toml:"critical_volume" json:"critical_volume"`
+	// DiskMinFreeMB raises disk_low below it.
+	DiskMinFreeMB int `toml:"disk_min_free_mb" json:"disk_min_free_mb"`
+}
+
+// Media is the offline media cache.
+type Media struct {
+	// QuotaMB bounds the cache; least recently used files go first, never
+	// one the schedule still needs.
+	QuotaMB int `toml:"quota_mb" json:"quota_mb"`
+	// LeadH is how far ahead the schedule's files are fetched.
+	LeadH int `toml:"lead_h" json:"lead_h"`
+	// Fallback is the cached file played when a scheduled file is missing
+	// at air time ("": silence).
+	Fallback string `toml:"fallback" json:"fallback"`
 }
 
 // MQTT is the broker connection.
@@ -59,10 +128,10 @@ type MQTT struct {
 	// after Broker.
 	Brokers  []string `toml:"brokers" json:"brokers"`
 	Username string   `toml:"username" json:"username"`
-	Password string `toml:"password" json:"password" secret:"true"`
-	CAFile   string `toml:"ca_file" json:"ca_file"`
-	CertFile string `toml:"cert_file" json:"cert_file"`
-	KeyFile  string `toml:"key_file" json:"key_file"`
+	Password string   `toml:"password" json:"password" secret:"true"`
+	CAFile   string   `toml:"ca_file" json:"ca_file"`
+	CertFile string   `toml:"cert_file" json:"cert_file"`
+	KeyFile  string   `toml:"key_file" json:"key_file"`
 	// Keepalive in seconds.
 	Keepalive int `toml:"keepalive" json:"keepalive"`
 	// FallbackAfterS: after a restart with changed mqtt.* settings that do
@@ -135,6 +204,9 @@ const MaxGroups = 32
 // Hardware is the wiring of the pole.
 type Hardware struct {
 	hal.Layout
+	// ModemPower is an optional relay that cuts the modem's power when
+	// energised: the watchdog's last resort before a reboot ("" pin: none).
+	ModemPower hal.PinConfig `toml:"modem_power" json:"modem_power"`
 }
 
 // Default returns the configuration used when no file is given: zones z1..z4
@@ -156,7 +228,13 @@ func Default() *Config {
 			Chime: []string{"priority", "emergency"}, LiveTargetMS: 200,
 			StreamConnectS: 10, StreamStallS: 15, QueueMax: 64,
 		},
-		Hardware: Hardware{hal.Layout{
+		Modem:    Modem{PollS: 30, GNSS: true, WeakRSRPdBm: -110, UnregisteredS: 120},
+		Watchdog: Watchdog{ReconnectS: 120, RadioS: 300, ModemResetS: 900, RebootS: 3600, MaxRebootsPerDay: 3},
+		Health:   Health{TempWarningC: 75, TempCriticalC: 82, TempHysteresisC: 5, CriticalVolume: 50, DiskMinFreeMB: 200},
+		Media:    Media{QuotaMB: 1024, LeadH: 24},
+		Console:  console.DefaultConfig(),
+		OTA:      ota.DefaultConfig(),
+		Hardware: Hardware{Layout: hal.Layout{
 			Zones: map[string][]hal.PinConfig{
 				"z1": {{Pin: "GPIO17", ActiveLow: true}},
 				"z2": {{Pin: "GPIO27", ActiveLow: true}},
@@ -331,6 +409,7 @@ func (c *Config) Validate() error {
 	if hz, ok := strings.CutPrefix(au.ChimeSource, "tone:"); au.ChimeSource != "" && (!ok || !validHz(hz)) {
 		bad("audio.chime_source", `must be "" (the built-in two-tone) or tone:HZ with HZ 20..20000, got %q`, au.ChimeSource)
 	}
+	errs = append(errs, c.validateParts()...)
 	seen := map[string]string{}
 	usePin := func(key string, p hal.PinConfig) {
 		if !pinRE(p.Pin) {
@@ -362,10 +441,81 @@ func (c *Config) Validate() error {
 		}
 	}
 	usePin("hardware.amp", h.Amp)
+	if h.ModemPower.Pin != "" {
+		usePin("hardware.modem_power", h.ModemPower)
+	}
 	for _, name := range slices.Sorted(maps.Keys(h.Inputs)) {
 		usePin("hardware.inputs."+name, h.Inputs[name])
 	}
 	return errors.Join(errs...)
+}
+
+// validateParts checks the sections of the modem, the watchdog, health,
+// media, the console and OTA; each error names its key.
+func (c *Config) validateParts() []error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("key %s: %s", key, fmt.Sprintf(format, a...)))
+	}
+	m := c.Modem
+	if strings.ContainsAny(m.Port, " \t\n") || m.Port != "" && !strings.HasPrefix(m.Port, "/") {
+		bad("modem.port", `must be an absolute device path such as /dev/modem-at, or "" to find the modem by USB id, got %q`, m.Port)
+	}
+	if m.UsbID != "" {
+		if _, err := halmodem.ParseUSBID(m.UsbID); err != nil {
+			bad("modem.usb_id", "%v", err)
+		}
+	}
+	if m.APN != "" {
+		if err := halmodem.CheckAPN(m.APN); err != nil {
+			bad("modem.apn", "%v", err)
+		}
+	}
+	for _, r := range []struct {
+		key       string
+		v, lo, hi int
+	}{
+		{"modem.poll_s", m.PollS, 10, 3600},
+		{"modem.weak_rsrp_dbm", m.WeakRSRPdBm, -140, -44},
+		{"modem.unregistered_s", m.UnregisteredS, 10, 86400},
+		{"health.critical_volume", c.Health.CriticalVolume, 0, 100},
+		{"health.disk_min_free_mb", c.Health.DiskMinFreeMB, 0, 1 << 20},
+		{"media.quota_mb", c.Media.QuotaMB, 16, 65536},
+		{"media.lead_h", c.Media.LeadH, 1, 168},
+	} {
+		if r.v < r.lo || r.v > r.hi {
+			bad(r.key, "must be %d..%d, got %d", r.lo, r.hi, r.v)
+		}
+	}
+	if c.Media.Fallback != "" {
+		if err := media.ValidName(c.Media.Fallback); err != nil {
+			bad("media.fallback", `must be "" (silence) or a cached file's name: %v`, err)
+		}
+	}
+	if err := c.Watchdog.Ladder().Check(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Health.Thermal().Check(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Console.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.OTA.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
+}
+
+// Ladder is the watchdog section as the watchdog package takes it.
+func (w Watchdog) Ladder() watchdog.Config {
+	s := func(n int) time.Duration { return time.Duration(n) * time.Second }
+	return watchdog.Config{Reconnect: s(w.ReconnectS), Radio: s(w.RadioS), ModemReset: s(w.ModemResetS), Reboot: s(w.RebootS), MaxRebootsPerDay: w.MaxRebootsPerDay}
+}
+
+// Thermal is the health section's temperature policy.
+func (h Health) Thermal() health.Thermal {
+	return health.Thermal{WarningC: h.TempWarningC, CriticalC: h.TempCriticalC, HysteresisC: h.TempHysteresisC, CriticalVolume: h.CriticalVolume}
 }
 
 func validHz(s string) bool {

@@ -213,7 +213,7 @@ func TestParseUnknownKeyIsAnError(t *testing.T) {
 	}{
 		{"misspelt top-level key", "tele_intervall = 30", "tele_intervall"},
 		{"misspelt nested key", "[mqtt]\nbrokr = \"tcp://b:1883\"", "mqtt.brokr"},
-		{"unknown section", "[modem]\nport = \"/dev/ttyUSB2\"", "modem.port"},
+		{"unknown section", "[modems]\nport = \"/dev/ttyUSB2\"", "modems.port"},
 		{"unknown pin field", "[hardware.amp]\npin = \"GPIO5\"\nactive_high = true", "hardware.amp.active_high"},
 	}
 	for _, tt := range tests {

@@ -42,7 +42,9 @@ func taggedKeys(t reflect.Type, prefix string) []string {
 }
 
 // fixedKeys cannot be changed over MQTT: changing them would orphan the pole.
-var fixedKeys = []string{"version", "id", "data_dir"}
+// ota.keys is among them: whoever can set it can sign releases; the
+// technician sets it, and a signed release can rotate it.
+var fixedKeys = []string{"version", "id", "data_dir", "ota.keys"}
 
 // IsSecret reports whether a dotted key holds a secret.
 func IsSecret(key string) bool { return slices.Contains(secretKeys, key) }
@@ -54,6 +56,12 @@ func NeedsRestart(key string) bool {
 	case "audio.device", "audio.rate", "audio.channels", "audio.buffer_ms",
 		"audio.live_target_ms", "audio.stream_connect_s", "audio.stream_stall_s":
 		return true // the output device, the live hub and the stream opener are built at start
+	}
+	switch key {
+	case "modem.port", "modem.usb_id", "modem.apn", "modem.poll_s", "modem.gnss",
+		"console.port", "console.baud", "ota.trial_s", "ota.max_size_mb", "ota.stall_s",
+		"ota.crash_loop_exits", "ota.crash_loop_window_s":
+		return true // the modem poller, the console and the updater are built at start
 	}
 	return key == "topic_root" || strings.HasPrefix(key, "mqtt.") || strings.HasPrefix(key, "hardware.")
 }

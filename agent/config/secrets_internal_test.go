@@ -8,7 +8,7 @@ import (
 // The secret:"true" tags are the one declaration of the secrets: they are
 // the keys config.get never reads back.
 func TestSecretKeysComeFromTheTags(t *testing.T) {
-	if got, want := strings.Join(secretKeys, ","), "auth.command_key,mqtt.password"; got != want {
+	if got, want := strings.Join(secretKeys, ","), "auth.command_key,console.password,mqtt.password"; got != want {
 		t.Fatalf("secret keys %s, want %s", got, want)
 	}
 	c := Default()
