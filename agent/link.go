@@ -89,6 +89,8 @@ type Link struct {
 	onLive  func(channel string, payload []byte, at time.Time)
 	// retry cuts a backoff wait short: new settings deserve a try now.
 	retry chan struct{}
+	// redial is Redial's request: drop the connection and dial now.
+	redial chan struct{}
 }
 
 // LinkConfig is what a Link needs to know.
@@ -203,6 +205,7 @@ func NewLink(cfg LinkConfig, clk clock.Clock, log *slog.Logger, durable Durable)
 		out:     newOutbox(durable),
 		resubCh: make(chan struct{}, 1),
 		retry:   make(chan struct{}, 1),
+		redial:  make(chan struct{}, 1),
 		onLive:  cfg.OnLive,
 	}
 	l.session.Store(readSession(cfg.SessionFile))
@@ -296,6 +299,21 @@ func (l *Link) resubscribe() {
 	}
 }
 
+// Redial drops the connection and dials again at once, without waiting
+// out the backoff (which starts again from its first step): the
+// connectivity watchdog's first step. A request made while a connection
+// is being set up is dropped when it comes up, so it never ends a
+// connection that started after it. It never blocks.
+func (l *Link) Redial() {
+	select {
+	case l.redial <- struct{}{}:
+	default:
+	}
+}
+
+// errRedial ends a session on the watchdog's request.
+var errRedial = errors.New("reconnecting on the watchdog's request")
+
 // Run connects and keeps the link up until ctx ends. On the way out it
 // delivers what is queued (bounded), publishes an "offline" status (the will
 // only fires on an unclean end) and disconnects.
@@ -312,6 +330,8 @@ func (l *Link) Run(ctx context.Context) error {
 				return nil
 			case <-l.retry:
 				bo.Reset()
+			case <-l.redial:
+				bo.Reset()
 			case <-t.C():
 			}
 			t.Stop()
@@ -321,7 +341,7 @@ func (l *Link) Run(ctx context.Context) error {
 			return nil
 		}
 		l.out.reset()
-		if errors.Is(err, errResync) {
+		if errors.Is(err, errResync) || errors.Is(err, errRedial) {
 			l.reconnects.Add(1)
 			l.log.Info("mqtt reconnecting", "why", err)
 			first = true // no backoff: nothing failed
@@ -393,6 +413,10 @@ func (l *Link) session1(ctx context.Context) (up bool, lasted time.Duration, err
 		return true, l.clk.Now().Sub(start), fmt.Errorf("publish status: %w", err)
 	}
 	l.tx.Add(1)
+	select {
+	case <-l.redial: // asked for before this connection existed
+	default:
+	}
 	l.connected.Store(true)
 	l.log.Info("mqtt link up", "brokers", redactAll(cfg.Brokers), "session", session)
 	l.emit(ctx, LinkEvent{Kind: LinkUp, Session: session})
@@ -431,6 +455,8 @@ func (l *Link) session1(ctx context.Context) (up bool, lasted time.Duration, err
 				l.owed.Store(false)
 				return true, l.clk.Now().Sub(start), errResync
 			}
+		case <-l.redial:
+			return true, l.clk.Now().Sub(start), errRedial
 		case <-l.resubCh:
 			if subscribed, err = l.subscribe(ctx, c, subscribed, lost); err != nil && ctx.Err() == nil {
 				return true, l.clk.Now().Sub(start), err
