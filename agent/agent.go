@@ -57,6 +57,13 @@ type Options struct {
 	// Live receives live-audio frames from MQTT; nil when live audio is
 	// not available.
 	Live LiveSink
+	// Modem is the 4G modem's AT port (hal/modem, or the emulated one of
+	// --sim); nil when the pole has none. The agent polls it in its own
+	// goroutine; the caller halts it after Run.
+	Modem hal.Modem
+	// ModemPower is the relay that cuts the modem's supply when energised
+	// (hardware.modem_power); nil when not wired.
+	ModemPower hal.Output
 }
 
 // LiveSink takes live-audio frames as they arrive from MQTT. Deliver is
@@ -118,6 +125,13 @@ type Agent struct {
 	done chan struct{}
 
 	closeOnce sync.Once
+
+	// The modem, the board's health and the connectivity watchdog
+	// (modem.go, health.go, watchdog.go); owned by Run.
+	modem  modemPart
+	health healthState
+	wd     wdState
+	wdWork *wdWorker
 }
 
 // New loads the persisted state and applies the power-on policy to the
@@ -210,6 +224,19 @@ func New(opts Options) (*Agent, error) {
 	a.queue = ladder.NewQueue(cfg.Audio.QueueMax)
 	a.seq = ladder.NewSequencer(a.timings(), a.zones, a.zones)
 	a.readInputs(true)
+	if opts.ModemPower != nil {
+		// Released is powered: a power cycle cut short by a crash must not
+		// leave the modem off.
+		if err := opts.ModemPower.Set(false); err != nil {
+			a.raise("hardware", fmt.Sprintf("modem power %s: %v", opts.ModemPower, err))
+		}
+	}
+	a.setupHealth()
+	a.setupModem()
+	if err := a.setupWatchdog(); err != nil {
+		a.Close()
+		return nil, err
+	}
 	if a.store != nil && !maps.Equal(a.zones, st.Zones) {
 		// The power-on policy changed what was saved.
 		if err := a.persist(); err != nil {
@@ -298,6 +325,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer watchdog.Stop()
 
 	a.startFallback()
+	a.startWatchdog()
 	a.notify("READY=1")
 	a.event(wire.EventStarted, map[string]any{"version": a.opts.Version, "power_on": a.cfg.PowerOn, "zones": maps.Clone(a.zones)})
 	a.publishState()
@@ -338,6 +366,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			f()
 		case <-a.fb.c:
 			a.fallbackExpired()
+		case <-a.wd.c:
+			a.watchdogDue()
 		case g := <-a.storeSynced():
 			a.releaseAcks(g)
 		case err := <-a.storeFailed():
@@ -380,6 +410,9 @@ func (a *Agent) linkEvent(ev LinkEvent) {
 		// persistence): publish them again on every connect.
 		a.publishState()
 		a.publishTele()
+		a.wdLinkUp()
+	case LinkDown:
+		a.wdLinkDown()
 	case LinkFlapping:
 		a.raise("mqtt.takeover", fmt.Sprintf("the broker dropped %d connections in a row right after they came up: is another client using the id %s? backing off", ev.Count, a.cfg.ID))
 	case LinkStable:

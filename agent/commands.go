@@ -256,6 +256,8 @@ func (a *Agent) cmdConfigSet(c *wire.Command) (any, *wire.Error) {
 	live.PowerOn = next.PowerOn
 	live.LogLevel = next.LogLevel
 	live.Auth = next.Auth
+	live.Watchdog = next.Watchdog
+	live.Health = next.Health
 	// The ladder's timings and volumes apply now; the device keys wait.
 	audioLive := next.Audio
 	audioLive.Device, audioLive.Rate, audioLive.Channels, audioLive.BufferMS = old.Audio.Device, old.Audio.Rate, old.Audio.Channels, old.Audio.BufferMS
@@ -276,6 +278,8 @@ func (a *Agent) cmdConfigSet(c *wire.Command) (any, *wire.Error) {
 	a.seq.SetTimings(a.timings())
 	a.queue.SetLimit(live.Audio.QueueMax)
 	a.applyAuth()
+	a.applyWatchdogConfig()
+	a.applyHealthConfig()
 	restart := a.pendingRestart()
 	if len(changed) > 0 {
 		// Key names only: values may be secrets.

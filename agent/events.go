@@ -52,8 +52,10 @@ func (a *Agent) outboxFailed(err error) {
 // eventKey is what makes two events "the same" for the limiter: the type
 // and the subject it is about.
 func eventKey(typ string, data map[string]any) string {
-	if strings.HasPrefix(typ, "play.") {
-		return "" // the playback log: never folded
+	if strings.HasPrefix(typ, "play.") || typ == wire.EventWatchdogStep {
+		// The playback log, and the watchdog's steps (at most a few dozen
+		// per outage): never folded.
+		return ""
 	}
 	k := typ
 	for _, f := range []string{"name", "item", "channel", "input", "topic"} {

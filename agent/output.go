@@ -241,7 +241,8 @@ func (a *Agent) holdExpired() {
 }
 
 // itemGain is the linear gain an item plays at: its own volume or the
-// master volume, never below the emergency minimum for an emergency.
+// master volume, never below the emergency minimum for an emergency, and
+// never above the thermal cap.
 func (a *Agent) itemGain(it *ladder.Item) float64 {
 	v := a.volume
 	if it.Volume != nil {
@@ -250,7 +251,9 @@ func (a *Agent) itemGain(it *ladder.Item) float64 {
 	if it.Level == ladder.Emergency {
 		v = max(v, a.cfg.Audio.EmergencyMinVolume)
 	}
-	return dsp.Gain(v)
+	// A critically hot board holds every item, emergencies too, to the
+	// thermal cap: a board that shuts down plays nothing at all.
+	return dsp.Gain(a.capVolume(v))
 }
 
 func (a *Agent) fade() time.Duration { return time.Duration(a.cfg.Audio.FadeMS) * time.Millisecond }

@@ -58,6 +58,10 @@ func NeedsRestart(key string) bool {
 		return true // the output device, the live hub and the stream opener are built at start
 	}
 	switch key {
+	case "modem.weak_rsrp_dbm", "modem.unregistered_s":
+		return true // the modem alarms count readings under the thresholds they started with
+	}
+	switch key {
 	case "modem.port", "modem.usb_id", "modem.apn", "modem.poll_s", "modem.gnss",
 		"console.port", "console.baud", "ota.trial_s", "ota.max_size_mb", "ota.stall_s",
 		"ota.crash_loop_exits", "ota.crash_loop_window_s":

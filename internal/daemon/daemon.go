@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -169,6 +170,10 @@ func Main(ctx context.Context, args []string, version string, stdout, stderr io.
 		log.Error("hardware", "err", err)
 		return 1
 	}
+	// The modem outlives the agent's poller: halted once Run returned.
+	modem := Modem(cfg, f.Sim, clk, log)
+	defer modem.Close()
+	maps.Copy(missing, modem.Missing)
 	// The hub exists before the agent that publishes its events.
 	var agentRef atomic.Pointer[agent.Agent]
 	onLive := func(e live.Event) {
@@ -208,6 +213,8 @@ func Main(ctx context.Context, args []string, version string, stdout, stderr io.
 		Player:      pl,
 		OpenSource:  parts.Open,
 		Live:        liveSink,
+		Modem:       modem.Modem,
+		ModemPower:  modem.Power,
 		Config:      cfg,
 		ConfigPath:  cfgPath,
 		Hardware:    hw,
