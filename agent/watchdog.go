@@ -212,6 +212,10 @@ func (a *Agent) wdEvaluate() {
 	})
 	if a.wd.downSince.IsZero() {
 		a.wdReport(d.Report, d.Dropped)
+	} else if recs := a.wd.ladder.Pending(); len(recs) > 0 {
+		if r := recs[len(recs)-1]; r.Withheld != "" && r.At.Equal(now) {
+			a.log.Warn("watchdog: reboot withheld", "why", r.Withheld, "down_since", a.wd.downSince)
+		}
 	}
 	a.wdTake(d.Step, now)
 	a.wdArm(d.Next)
