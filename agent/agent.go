@@ -80,13 +80,13 @@ type Agent struct {
 	started time.Time
 
 	// Everything below is owned by the Run goroutine.
-	zones    map[string]bool
-	volume   int
-	answers  *answers
-	limiter  limiter
-	store    *store
-	fb       fallback
-	restored persisted // the state last saved
+	zones      map[string]bool
+	volume     int
+	answers    *answers
+	limiter    limiter
+	store      *store
+	fb         fallback
+	restored   persisted // the state last saved
 	alarms     map[string]wire.Alarm
 	inputs     map[string]bool
 	debounce   map[string]int

@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/loaxa/loaxa/agent/wire"
@@ -137,7 +136,7 @@ func (a *Agent) dispatch(c *wire.Command) (result any, e *wire.Error) {
 	case slices.Contains(notYet, c.Cmd):
 		return nil, wire.Errf(wire.CodeUnsupported, "%s is part of protocol v1 but not implemented by firmware %s", c.Cmd, a.opts.Version)
 	default:
-		return nil, wire.Errf(wire.CodeUnknownCommand, "unknown command %q", truncate(c.Cmd, 64))
+		return nil, wire.Errf(wire.CodeUnknownCommand, "unknown command %q", wire.Truncate(c.Cmd, 64))
 	}
 }
 
@@ -185,7 +184,6 @@ func (a *Agent) ack(ack wire.Ack, keep *remember) {
 	}
 }
 
-
 func (a *Agent) storeFailed() <-chan error {
 	if a.store == nil {
 		return nil
@@ -209,7 +207,7 @@ func (a *Agent) ignoreRetained(in Inbound) {
 		// The session's queued copy of a command that is also retained (it
 		// was published retained while the pole was offline): the retained
 		// copy is reported and cleared when it arrives.
-		a.log.Warn("queued copy of a retained command ignored", "topic", in.Topic, "id", truncate(peek.ID, 64), "cmd", truncate(peek.Cmd, 64))
+		a.log.Warn("queued copy of a retained command ignored", "topic", in.Topic, "id", wire.Truncate(peek.ID, 64), "cmd", wire.Truncate(peek.Cmd, 64))
 		return
 	}
 	cleared := false
@@ -217,9 +215,9 @@ func (a *Agent) ignoreRetained(in Inbound) {
 		a.link.Publish(Message{Topic: in.Topic, QoS: 1, Retained: true, Payload: []byte{}})
 		cleared = true
 	}
-	a.log.Warn("retained command ignored", "topic", in.Topic, "id", truncate(peek.ID, 64), "cmd", truncate(peek.Cmd, 64))
+	a.log.Warn("retained command ignored", "topic", in.Topic, "id", wire.Truncate(peek.ID, 64), "cmd", wire.Truncate(peek.Cmd, 64))
 	a.event(wire.EventRetainedIgnored, map[string]any{
-		"topic": in.Topic, "id": truncate(peek.ID, 64), "cmd": truncate(peek.Cmd, 64), "cleared": cleared,
+		"topic": in.Topic, "id": wire.Truncate(peek.ID, 64), "cmd": wire.Truncate(peek.Cmd, 64), "cleared": cleared,
 		"message": "commands published with the retain flag are never executed (nor their queued copy); publish commands without retain",
 	})
 }
@@ -268,11 +266,4 @@ func mustHex(s string) []byte {
 		panic("agent: command key was validated as hex: " + err.Error())
 	}
 	return b
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
 }
