@@ -86,6 +86,7 @@ type Agent struct {
 	limiter    limiter
 	store      *store
 	fb         fallback
+	logIdx     logIndex
 	restored   persisted // the state last saved
 	alarms     map[string]wire.Alarm
 	inputs     map[string]bool
@@ -177,6 +178,7 @@ func New(opts Options) (*Agent, error) {
 	for _, e := range ans {
 		a.answers.put(e)
 	}
+	a.loadLogIndex()
 	a.applyAuth()
 	if err != nil {
 		a.log.Error("storage", "data_dir", cfg.DataDir, "err", err)

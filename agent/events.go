@@ -54,8 +54,8 @@ func (a *Agent) outboxFailed(err error) {
 // eventKey is what makes two events "the same" for the limiter: the type
 // and the subject it is about.
 func eventKey(typ string, data map[string]any) string {
-	if strings.HasPrefix(typ, "play.") {
-		return "" // the playback log: never folded
+	if strings.HasPrefix(typ, "play.") || strings.HasPrefix(typ, "log.") || strings.HasPrefix(typ, "schedule.") {
+		return "" // the playback log and the schedule's account: never folded
 	}
 	k := typ
 	for _, f := range []string{"name", "item", "channel", "input", "topic"} {

@@ -27,6 +27,7 @@ var handlers = map[string]command{
 	"ping":       {(*Agent).cmdPing, true},
 	"status":     {(*Agent).cmdStatus, true},
 	"config.get": {(*Agent).cmdConfigGet, true},
+	"log.get":    {(*Agent).cmdLogGet, true},
 	"zones":      {run: (*Agent).cmdZones},
 	"volume":     {run: (*Agent).cmdVolume},
 	"config.set": {run: (*Agent).cmdConfigSet},
@@ -41,7 +42,7 @@ func readOnly(cmd string) bool { return handlers[cmd].readOnly }
 
 // notYet are commands of protocol v1 that this firmware version does not
 // execute yet; they are answered "unsupported", not "unknown_command".
-var notYet = []string{"schedule.set", "schedule.get", "schedule.clear", "media.fetch", "log.get", "ota"}
+var notYet = []string{"schedule.set", "schedule.get", "schedule.clear", "media.fetch", "ota"}
 
 // handle processes one inbound message: every message gets an ack or an
 // event, and nothing in it can crash the agent.
