@@ -110,7 +110,7 @@ func (b *BlankConsole) Banner(ctx context.Context) console.Banner {
 	}
 	return console.Banner{
 		ID: cfg.ID, Version: b.opts.Version, Broker: redactAll(cfg.MQTT.AllBrokers()),
-		Link: fmt.Sprintf("agent not running: %v", why), Zones: zones,
+		Link: fmt.Sprintf("the agent is not running: %v", why), Zones: zones,
 		Alarms: []wire.Alarm{{Name: "agent", Since: b.clk.Now().UnixMilli(), Detail: fmt.Sprintf("not running: %v", why)}},
 	}
 }

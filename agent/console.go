@@ -190,13 +190,15 @@ func (b *consoleBackend) Banner(ctx context.Context) console.Banner {
 	}
 	st := b.a.link.Stats()
 	bn.Connected = st.Connected
+	// The console prints "connected" or "not connected" itself; Link
+	// says more.
 	switch last := b.a.link.LastError(); {
 	case st.Connected:
-		bn.Link = fmt.Sprintf("connected (session %d)", st.Session)
+		bn.Link = fmt.Sprintf("session %d", st.Session)
 	case last != "":
-		bn.Link = "not connected: " + last
+		bn.Link = last
 	default:
-		bn.Link = "connecting"
+		bn.Link = "trying"
 	}
 	b.modemIDs(ctx)
 	bn.IMEI, bn.ICCID = b.imei, b.iccid

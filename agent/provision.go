@@ -31,9 +31,10 @@ func credentialsDir(dataDir string) string { return filepath.Join(dataDir, "cred
 
 // prepareProvision builds the configuration a provisioning document asks
 // for, over the defaults, and checks it. data_dir stays that of the
-// running pole (where its data is); keys pinned on the command line must
-// not change. Files are given placeholder paths until installed. Errors
-// are bad_args and name the key.
+// running pole (where its data is), and so do console.port and
+// console.baud unless the document names them; keys pinned on the command
+// line must not change. Files are given placeholder paths until
+// installed. Errors are bad_args and name the key.
 func prepareProvision(cur *config.Config, p console.Provisioning, pinned map[string]string) (*config.Config, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(p.Config, &top); err != nil || top == nil {
@@ -53,6 +54,16 @@ func prepareProvision(cur *config.Config, p console.Provisioning, pinned map[str
 		return nil, wire.Errf(wire.CodeBadArgs, "config: key id: the pole's device id is required (3-64 chars of a-z, 0-9, '-')")
 	}
 	next.DataDir = cur.DataDir
+	// The console's port and speed are the cable the technician is on:
+	// left out, they stay, or the console would be gone after the restart.
+	var con map[string]json.RawMessage
+	json.Unmarshal(top["console"], &con)
+	if _, ok := con["port"]; !ok {
+		next.Console.Port = cur.Console.Port
+	}
+	if _, ok := con["baud"]; !ok {
+		next.Console.Baud = cur.Console.Baud
+	}
 	for k := range p.Files {
 		if err := setFileKey(next, k, "/provisioning/"+k); err != nil {
 			return nil, wire.Errf(wire.CodeBadArgs, "files: %v", err)
