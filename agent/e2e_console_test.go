@@ -9,10 +9,19 @@ package agent_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
+	"math/big"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -349,22 +358,51 @@ func opWatch(t *testing.T, c mqtt.Client, topic string) <-chan mqtttest.Message 
 // (no id) with its console on one end of a cable, `loaxactl provision` on
 // the other. The board is provisioned with its id, the address of a broker
 // that admits each pole only as itself (scripts/mosquitto-acl.example) and
-// its own credentials; it restarts, connects under its new identity,
-// passes the checklist, and answers ping over MQTT.
+// its own identity: a password, or a key and a certificate that loaxactl
+// makes on the laptop from the provincial CA. It restarts, connects under
+// its new identity, passes the checklist, and answers ping over MQTT.
 func TestE2EConsoleProvisionsABlankBoard(t *testing.T) {
+	for _, identity := range []string{"password", "certificate"} {
+		t.Run(identity, func(t *testing.T) { provisionBlankBoard(t, identity) })
+	}
+}
+
+func provisionBlankBoard(t *testing.T, identity string) {
 	const id = "xa-e2e-01"
+	work := t.TempDir()
 	example, err := os.ReadFile(filepath.Join("..", "scripts", "mosquitto-acl.example"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	acl := filepath.Join(t.TempDir(), "loaxa.acl")
+	acl := filepath.Join(work, "loaxa.acl")
 	os.WriteFile(acl, append(example, "\nuser "+id+"\ntopic read loaxa/v1/grp/xa-e2e/cmd\n"...), 0o600)
-	b := mqtttest.StartWith(t, mqtttest.Options{
-		Users:    map[string]string{"operator": "op-secret", id: "pole-secret"},
-		ACLFile:  acl,
-		Listener: []string{"use_username_as_clientid true"},
-	})
-	op := mqtttest.Connect(t, mqtttest.ClientAs(b, "operator", "operator", "op-secret"))
+	mqttDoc := map[string]any{}
+	var ctlArgs []string
+	var b *mqtttest.Broker
+	var op mqtt.Client
+	switch identity {
+	case "password":
+		b = mqtttest.StartWith(t, mqtttest.Options{
+			Users:    map[string]string{"operator": "op-secret", id: "pole-secret"},
+			ACLFile:  acl,
+			Listener: []string{"use_username_as_clientid true"},
+		})
+		op = mqtttest.Connect(t, mqtttest.ClientAs(b, "operator", "operator", "op-secret"))
+		mqttDoc = map[string]any{"broker": b.URL(), "username": id, "password": "pole-secret"}
+	case "certificate":
+		pki := newPKI(t, work)
+		b = mqtttest.StartWith(t, mqtttest.Options{
+			ACLFile: acl,
+			Listener: []string{"cafile " + pki.caFile, "certfile " + pki.serverCert, "keyfile " + pki.serverKey,
+				"require_certificate true", "use_identity_as_username true", "use_username_as_clientid true"},
+		})
+		url := "tls://" + b.Addr()
+		op = mqtttest.Connect(t, mqtt.NewClientOptions().AddBroker(url).SetClientID("operator").SetAutoReconnect(false).
+			SetConnectTimeout(mqtttest.WaitTimeout).SetTLSConfig(pki.operator))
+		mqttDoc = map[string]any{"broker": url}
+		ctlArgs = []string{"--ca-cert", pki.caFile, "--ca-key", pki.caKey, "--broker-ca", pki.caFile}
+	}
+	brokerURL := mqttDoc["broker"].(string)
 	watch := opWatch(t, op, "loaxa/v1/dev/"+id+"/#")
 
 	board, laptop := openPTY(t), openPTY(t)
@@ -372,13 +410,9 @@ func TestE2EConsoleProvisionsABlankBoard(t *testing.T) {
 	dir := t.TempDir()
 	runLoaxad(t, "--sim", "--data-dir", dir, "--console", board.path)
 
-	work := t.TempDir()
 	poleFile := filepath.Join(work, "pole.json")
-	doc, _ := json.Marshal(map[string]any{
-		"id": id, "groups": []string{"xa-e2e"},
-		"mqtt":    map[string]any{"broker": b.URL(), "username": id, "password": "pole-secret"},
-		"console": map[string]any{"password": "technician-pass"},
-	})
+	doc, _ := json.Marshal(map[string]any{"id": id, "groups": []string{"xa-e2e"}, "mqtt": mqttDoc,
+		"console": map[string]any{"password": "technician-pass"}})
 	os.WriteFile(poleFile, doc, 0o600)
 	ctl, err := testbin.Path("loaxactl")
 	if err != nil {
@@ -386,19 +420,18 @@ func TestE2EConsoleProvisionsABlankBoard(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, ctl, "provision", "--port", laptop.path, "--file", poleFile, "--no-modem")
+	cmd := exec.CommandContext(ctx, ctl, append([]string{"provision", "--port", laptop.path, "--file", poleFile, "--no-modem"}, ctlArgs...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		t.Fatal(err)
-	}
-	if err != nil {
+	if err := cmd.Run(); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			t.Fatal(err)
+		}
 		t.Fatalf("loaxactl provision: %v\nstdout:\n%s\nstderr:\n%s\nbroker log:\n%s", err, stdout.String(), stderr.String(), b.Log())
 	}
 	for _, want := range []string{"pole " + id, "PASS  relay z1", "PASS  relay z4", "PASS  amplifier", "PASS  tone", "SKIP  modem",
-		"PASS  broker", "connected to " + b.URL() + " as " + id, "all 8 checks passed"} {
+		"PASS  broker", "connected to " + brokerURL + " as " + id, "all 8 checks passed"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("the checklist lacks %q:\n%s", want, stdout.String())
 		}
@@ -418,11 +451,79 @@ func TestE2EConsoleProvisionsABlankBoard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if saved.ID != id || saved.MQTT.Username != id || !console.VerifyPassword(saved.Console.Password, "technician-pass") || saved.Console.Port != board.path {
+	if saved.ID != id || !console.VerifyPassword(saved.Console.Password, "technician-pass") || saved.Console.Port != board.path {
 		t.Errorf("saved configuration %+v", saved)
 	}
 	raw, _ := os.ReadFile(filepath.Join(dir, "loaxa.toml"))
 	if strings.Contains(string(raw), "technician-pass") {
 		t.Error("the console password is saved in clear")
 	}
+	if identity == "certificate" {
+		for _, f := range []string{saved.MQTT.CAFile, saved.MQTT.CertFile, saved.MQTT.KeyFile} {
+			info, err := os.Stat(f)
+			if err != nil || filepath.Dir(f) != filepath.Join(dir, "credentials") || info.Mode().Perm() != 0o600 {
+				t.Errorf("credential file %q: %v %v", f, info, err)
+			}
+		}
+	}
+}
+
+// pki is a provincial CA, the broker's certificate, and an operator's.
+type pki struct {
+	caFile, caKey, serverCert, serverKey string
+	operator                             *tls.Config
+}
+
+func newPKI(t *testing.T, dir string) *pki {
+	t.Helper()
+	now := time.Now()
+	newKey := func() *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	write := func(name, typ string, der []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	caKey := newKey()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test province CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(1, 0, 0), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	issue := func(serial int64, cn string, usage x509.ExtKeyUsage, ip bool) ([]byte, *ecdsa.PrivateKey) {
+		k := newKey()
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
+			NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(1, 0, 0), ExtKeyUsage: []x509.ExtKeyUsage{usage},
+			KeyUsage: x509.KeyUsageDigitalSignature}
+		if ip {
+			tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der, k
+	}
+	p := &pki{caFile: write("ca.pem", "CERTIFICATE", caDER)}
+	kder, _ := x509.MarshalECPrivateKey(caKey)
+	p.caKey = write("ca.key", "EC PRIVATE KEY", kder)
+	srvDER, srvKey := issue(2, "127.0.0.1", x509.ExtKeyUsageServerAuth, true)
+	p.serverCert = write("server.pem", "CERTIFICATE", srvDER)
+	kder, _ = x509.MarshalECPrivateKey(srvKey)
+	p.serverKey = write("server.key", "EC PRIVATE KEY", kder)
+	opDER, opKey := issue(3, "operator", x509.ExtKeyUsageClientAuth, false)
+	roots := x509.NewCertPool()
+	roots.AddCert(ca)
+	p.operator = &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{{Certificate: [][]byte{opDER}, PrivateKey: opKey}}}
+	return p
 }
