@@ -79,7 +79,7 @@ func (b *BlankConsole) requestRestart() { b.once.Do(func() { close(b.restart) })
 // notRunning is the error of everything a blank board cannot do.
 func (b *BlankConsole) notRunning() *wire.Error {
 	_, why := b.state()
-	return wire.Errf(wire.CodeUnsupported, "the agent is not running (%v): `provision` the pole first (or `loaxactl provision`), or `factory-reset`", why)
+	return wire.Errf(wire.CodeUnsupported, "the agent is not running (%v); provision this pole first (`provision {...}` here, or `loaxactl provision` from a laptop)", why)
 }
 
 // Do answers `restart`, and refuses every other command.
@@ -110,8 +110,7 @@ func (b *BlankConsole) Banner(ctx context.Context) console.Banner {
 	}
 	return console.Banner{
 		ID: cfg.ID, Version: b.opts.Version, Broker: redactAll(cfg.MQTT.AllBrokers()),
-		Link: fmt.Sprintf("the agent is not running: %v", why), Zones: zones,
-		Alarms: []wire.Alarm{{Name: "agent", Since: b.clk.Now().UnixMilli(), Detail: fmt.Sprintf("not running: %v", why)}},
+		Link: fmt.Sprintf("the agent is not running: %v", why), Zones: zones, Alarms: []wire.Alarm{},
 	}
 }
 

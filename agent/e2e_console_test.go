@@ -438,9 +438,12 @@ func provisionBlankBoard(t *testing.T, identity string) {
 	}
 	topics := wire.Topics{Root: wire.DefaultRoot, ID: id}
 	// Online under the new identity, with the technician's session on
-	// record for the operator.
+	// record for the operator: its tests, and the provisioning itself
+	// (made on the blank board, sent after the restart with its time).
 	untilAll(t, watch, statusIs(topics.Status(), true, 0), func(m mqtttest.Message) bool {
 		return m.Topic == topics.Event() && strings.Contains(string(m.Payload), `"cmd":"test.broker"`)
+	}, func(m mqtttest.Message) bool {
+		return m.Topic == topics.Event() && strings.Contains(string(m.Payload), `"cmd":"provision"`) && strings.Contains(string(m.Payload), `"at":`)
 	})
 	mqtttest.Publish(t, op, topics.Cmd(), 1, false, []byte(`{"id":"hello","cmd":"ping"}`))
 	ack := decode[wire.Ack](t, until(t, watch, "ack of ping", ackFor(topics, "hello")))

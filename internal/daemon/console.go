@@ -2,17 +2,22 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/loaxa/loaxa/agent"
 	"github.com/loaxa/loaxa/agent/config"
 	"github.com/loaxa/loaxa/agent/console"
+	"github.com/loaxa/loaxa/internal/atomicfile"
+	"github.com/loaxa/loaxa/internal/clock"
 )
 
 // consoleHost is the technician's console for the daemon's whole life. It
@@ -21,12 +26,34 @@ import (
 // the backend in force: a BlankConsole until the agent runs, the agent's
 // own after. Close it before the process re-executes itself.
 type consoleHost struct {
-	srv   *console.Server
-	blank *agent.BlankConsole
-	log   *slog.Logger
-	cur   atomic.Pointer[backendRef]
-	agent atomic.Pointer[agent.Agent] // receives the console's events
+	srv     *console.Server
+	blank   *agent.BlankConsole
+	log     *slog.Logger
+	clk     clock.Clock
+	dataDir string
+	cur     atomic.Pointer[backendRef]
+
+	mu sync.Mutex // guards agent and pending
+	// agent receives the console's events while it runs; before, they
+	// wait in pending (and in a file across a restart), so the operator
+	// also learns of the session that provisioned a blank board.
+	agent   *agent.Agent
+	pending []pendingEvent
 }
+
+// pendingEvent is a console event that happened while no agent ran.
+type pendingEvent struct {
+	Type string         `json:"type"`
+	Data map[string]any `json:"data"`
+	At   int64          `json:"at"` // ms since the epoch
+}
+
+// maxPendingEvents bounds the events kept while no agent runs: a
+// provisioning session makes about fifteen.
+const maxPendingEvents = 64
+
+// pendingFile keeps the pending events across a restart of the daemon.
+func pendingFile(dataDir string) string { return filepath.Join(dataDir, "console-events.json") }
 
 type backendRef struct{ console.Backend }
 
@@ -37,7 +64,8 @@ func startConsole(cfg *config.Config, cfgPath, version string, pinned map[string
 	if port == "" {
 		return nil, nil
 	}
-	h := &consoleHost{log: log.With("component", "console")}
+	h := &consoleHost{log: log.With("component", "console"), clk: clock.Real{}, dataDir: cfg.DataDir}
+	h.loadPending()
 	h.blank = agent.NewBlankConsole(agent.BlankOptions{
 		Config: cfg, ConfigPath: cfgPath, Version: version, Pinned: pinned,
 		Why: errors.New("the agent is starting"), Log: h.log,
@@ -57,23 +85,37 @@ func startConsole(cfg *config.Config, cfgPath, version string, pinned map[string
 }
 
 // Close stops the console; its last output is flushed first (bounded).
+// Events no agent could send are saved for the next start.
 func (h *consoleHost) Close() {
-	if h != nil {
-		h.srv.Close()
+	if h == nil {
+		return
 	}
+	h.srv.Close()
+	h.savePending()
 }
 
-// attach hands the console to a running agent; detach takes it back, with
-// the reason the agent is not running.
+// attach hands the console to a running agent, with the events that
+// waited for one; detach takes it back, with the reason the agent is not
+// running.
 func (h *consoleHost) attach(a *agent.Agent) {
-	h.agent.Store(a)
+	h.mu.Lock()
+	h.agent = a
+	pending := h.pending
+	h.pending = nil
+	h.mu.Unlock()
+	for _, e := range pending {
+		e.Data["at"] = e.At
+		a.Report(e.Type, e.Data)
+	}
 	h.cur.Store(&backendRef{a.ConsoleBackend()})
 }
 
 func (h *consoleHost) detach(why error) {
 	h.blank.SetWhy(why)
 	h.cur.Store(&backendRef{h.blank})
-	h.agent.Store(nil)
+	h.mu.Lock()
+	h.agent = nil
+	h.mu.Unlock()
 }
 
 // restart is closed when the blank backend asks for a restart.
@@ -84,14 +126,59 @@ func (h *consoleHost) restart() <-chan struct{} {
 	return h.blank.Restart()
 }
 
-// event records a console event through the agent; without one it goes to
-// the log only (nothing would carry it to the operator).
+// event records a console event through the agent, or keeps it until an
+// agent runs.
 func (h *consoleHost) event(typ string, data map[string]any) {
-	if a := h.agent.Load(); a != nil {
-		a.Report(typ, data)
+	h.mu.Lock()
+	a := h.agent
+	if a == nil {
+		if len(h.pending) < maxPendingEvents {
+			h.pending = append(h.pending, pendingEvent{Type: typ, Data: data, At: h.clk.Now().UnixMilli()})
+		}
+		h.mu.Unlock()
+		h.log.Info("console event", "type", typ, "data", data)
 		return
 	}
-	h.log.Info("console event", "type", typ, "data", data)
+	h.mu.Unlock()
+	a.Report(typ, data)
+}
+
+// loadPending takes the events a previous run could not send.
+func (h *consoleHost) loadPending() {
+	path := pendingFile(h.dataDir)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	var events []pendingEvent
+	if err := json.Unmarshal(b, &events); err != nil {
+		h.log.Warn("console events of the last run are unreadable; dropped", "file", path, "err", err)
+	}
+	for _, e := range events {
+		if len(h.pending) < maxPendingEvents && e.Type != "" && e.Data != nil {
+			h.pending = append(h.pending, e)
+		}
+	}
+	if err := os.Remove(path); err != nil {
+		h.log.Warn("console events of the last run", "err", err)
+	}
+}
+
+// savePending keeps the events no agent sent for the next start.
+func (h *consoleHost) savePending() {
+	h.mu.Lock()
+	events := h.pending
+	h.mu.Unlock()
+	if len(events) == 0 {
+		return
+	}
+	b, err := json.Marshal(events)
+	if err == nil {
+		_, err = atomicfile.WriteFile(pendingFile(h.dataDir), b, 0o600)
+	}
+	if err != nil {
+		h.log.Warn("cannot keep the console's events for the next start", "err", err)
+	}
 }
 
 // serveBlank keeps the process up for the console when the agent cannot

@@ -141,7 +141,7 @@ func TestBlankBoardServesItsConsole(t *testing.T) {
 		if bn.Banner.ID != "" {
 			t.Fatalf("banner %+v", bn.Banner)
 		}
-		if strings.Contains(bn.Banner.Link, "is not a device id") {
+		if strings.Contains(bn.Banner.Link, "a blank board: no device id yet") {
 			break
 		}
 		if time.Now().After(deadline) {

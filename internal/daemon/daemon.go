@@ -240,6 +240,10 @@ func Main(ctx context.Context, args []string, version string, stdout, stderr io.
 		Pinned:      pinned,
 	})
 	if err != nil {
+		if cfg.ID == "" && host != nil {
+			log.Info("no device id: a blank board, waiting to be provisioned on the console")
+			return host.serveBlank(ctx, errors.New("a blank board: no device id yet"), notify)
+		}
 		return fail("cannot start the agent", err)
 	}
 	agentRef.Store(a)
