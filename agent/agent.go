@@ -57,6 +57,13 @@ type Options struct {
 	// Live receives live-audio frames from MQTT; nil when live audio is
 	// not available.
 	Live LiveSink
+	// Modem is the 4G modem the console's `test modem` reads; nil when the
+	// pole has none (the test then says so).
+	Modem hal.Modem
+	// Pinned are configuration keys set on the command line ("id",
+	// "mqtt.broker"), which override the file at every start: provisioning
+	// refuses other values for them, which the restart would undo.
+	Pinned map[string]string
 }
 
 // LiveSink takes live-audio frames as they arrive from MQTT. Deliver is
@@ -114,6 +121,8 @@ type Agent struct {
 	starters []func(ctx context.Context, wg *sync.WaitGroup)
 	// done is closed when Run returns.
 	done chan struct{}
+	// console is the technician console's view of the agent (console.go).
+	console *consoleBackend
 
 	closeOnce sync.Once
 }
@@ -156,6 +165,7 @@ func New(opts Options) (*Agent, error) {
 	a.calls = make(chan func(), 64)
 	a.done = make(chan struct{})
 	a.answers = newAnswers()
+	a.setupConsole()
 	st, ans, warns, err := a.openStore()
 	var durable Durable
 	if a.store != nil {

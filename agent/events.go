@@ -58,7 +58,13 @@ func eventKey(typ string, data map[string]any) string {
 		return "" // the playback log and the schedule's account: never folded
 	}
 	k := typ
-	for _, f := range []string{"name", "item", "channel", "input", "topic"} {
+	subject := []string{"name", "item", "channel", "input", "topic"}
+	if strings.HasPrefix(typ, "console.") {
+		// A technician's session: each command and each session step is
+		// its own subject, so a provisioning run is recorded whole.
+		subject = []string{"cmd", "state"}
+	}
+	for _, f := range subject {
 		if v, ok := data[f].(string); ok {
 			k += "|" + f + "=" + v
 		}
