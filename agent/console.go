@@ -15,6 +15,7 @@ import (
 	"github.com/loaxa/loaxa/agent/config"
 	"github.com/loaxa/loaxa/agent/console"
 	"github.com/loaxa/loaxa/agent/ladder"
+	"github.com/loaxa/loaxa/agent/playargs"
 	"github.com/loaxa/loaxa/agent/wire"
 	"github.com/loaxa/loaxa/hal"
 )
@@ -249,7 +250,7 @@ func (b *consoleBackend) TestRelay(ctx context.Context, name string) (console.Te
 			outs, was = []hal.Output{a.hw.Amp}, a.seq.Amp()
 		default:
 			if _, ok := a.zones[name]; !ok {
-				e = wire.Errf(wire.CodeBadArgs, "no relay %q; this pole has the zones %s and amp", truncate(name, 32), strings.Join(a.cfg.ZoneNames(), ", "))
+				e = wire.Errf(wire.CodeBadArgs, "no relay %q; this pole has the zones %s and amp", wire.Truncate(name, 32), strings.Join(a.cfg.ZoneNames(), ", "))
 				return
 			}
 			if outs = a.hw.Zones[name]; len(outs) == 0 {
@@ -344,7 +345,7 @@ func (b *consoleBackend) TestTone(ctx context.Context) (console.TestReport, erro
 			return
 		}
 		off := false
-		it, pe := a.playItem(id, playArgs{Source: "tone:" + strconv.Itoa(toneTestHz), DurationS: toneTestDuration.Seconds(), Item: id, Chime: &off})
+		it, pe := a.playItem(id, playargs.Play{Source: "tone:" + strconv.Itoa(toneTestHz), DurationS: toneTestDuration.Seconds(), Item: id, Chime: &off})
 		if pe == nil {
 			_, pe = a.offer(it, false)
 		}

@@ -65,7 +65,7 @@ func (a *Agent) handle(in Inbound) {
 		a.ignoreRetained(in)
 		return
 	}
-	changed = a.execute(in.Payload, &origin{topic: in.Topic})
+	a.execute(in.Payload, &origin{topic: in.Topic})
 }
 
 // origin is where a command came from, and where its ack goes: published
@@ -105,10 +105,9 @@ func (o *origin) answerKey(id string) string {
 const consoleAnswerPrefix = "console\x00"
 
 // execute decodes and runs one command document and sends its ack where
-// it came from; it reports whether the command changed something (its
-// answer is then remembered and durable). MQTT and the console share it:
-// the same decoding, remembered answers and handlers.
-func (a *Agent) execute(payload []byte, o *origin) (changed bool) {
+// it came from. MQTT and the console share it: the same decoding,
+// remembered answers and handlers.
+func (a *Agent) execute(payload []byte, o *origin) {
 	now := a.clk.Now()
 	c, derr := wire.Decode(payload, now)
 	if derr != nil && derr.Code == wire.CodeExpired {
@@ -117,7 +116,7 @@ func (a *Agent) execute(payload []byte, o *origin) (changed bool) {
 			// carried out: the contract says re-send its first ack.
 			a.log.Info("repeated command id, resending its ack", "id", derr.ID)
 			a.send(o, prev)
-			return false
+			return
 		}
 	}
 	if derr != nil {
@@ -126,14 +125,14 @@ func (a *Agent) execute(payload []byte, o *origin) (changed bool) {
 		// judged again (and a late redelivery of an executed command was
 		// answered above).
 		a.ack(o, wire.Ack{ID: derr.ID, Cmd: derr.Cmd, Error: derr}, nil)
-		return false
+		return
 	}
 	if prev, ok := a.answers.find(o.answerKey(c.ID), now); ok {
 		// A QoS 1 redelivery, or the same command sent to a group and to
 		// the device: answer again, never execute twice.
 		a.log.Info("repeated command id, resending its ack", "id", c.ID, "cmd", c.Cmd)
 		a.send(o, prev)
-		return false
+		return
 	}
 	signed := false
 	if !o.console {
@@ -144,14 +143,14 @@ func (a *Agent) execute(payload []byte, o *origin) (changed bool) {
 			// Not remembered: a forged command must not poison the id of the
 			// genuine one.
 			a.ack(o, wire.Ack{ID: c.ID, Cmd: c.Cmd, Error: e}, nil)
-			return false
+			return
 		}
 	}
 	if a.answers.full(signed, now) {
 		// Executing it without remembering it could execute it twice.
 		a.ack(o, wire.Ack{ID: c.ID, Cmd: c.Cmd, Error: wire.Errf(wire.CodeBusy,
 			"%d signed commands are remembered within auth.max_skew; try again later", maxSignedAnswers)}, nil)
-		return false
+		return
 	}
 	result, e := a.dispatch(c)
 	ack := wire.Ack{ID: c.ID, Cmd: c.Cmd, OK: e == nil, Result: result, Error: e}
@@ -168,7 +167,6 @@ func (a *Agent) execute(payload []byte, o *origin) (changed bool) {
 		a.afterAck = nil
 		f()
 	}
-	return changed
 }
 
 func (a *Agent) dispatch(c *wire.Command) (result any, e *wire.Error) {
