@@ -59,11 +59,16 @@ type Options struct {
 	Live LiveSink
 	// Modem is the 4G modem's AT port (hal/modem, or the emulated one of
 	// --sim); nil when the pole has none. The agent polls it in its own
-	// goroutine; the caller halts it after Run.
+	// goroutine (telemetry, alarms, the watchdog's steps), and the
+	// console's `test modem` reads it; the caller halts it after Run.
 	Modem hal.Modem
 	// ModemPower is the relay that cuts the modem's supply when energised
 	// (hardware.modem_power); nil when not wired.
 	ModemPower hal.Output
+	// Pinned are configuration keys set on the command line ("id",
+	// "mqtt.broker"), which override the file at every start: provisioning
+	// refuses other values for them, which the restart would undo.
+	Pinned map[string]string
 }
 
 // LiveSink takes live-audio frames as they arrive from MQTT. Deliver is
@@ -87,16 +92,14 @@ type Agent struct {
 	started time.Time
 
 	// Everything below is owned by the Run goroutine.
-	zones    map[string]bool
-	volume   int
-	answers  *answers
-	limiter  limiter
-	store    *store
-	fb       fallback
-	restored persisted // the state last saved
-	// unacked are commands handled but not yet acknowledged to the broker:
-	// their effects wait for the store's next sync.
-	unacked    []pendingAck
+	zones      map[string]bool
+	volume     int
+	answers    *answers
+	limiter    limiter
+	store      *store
+	fb         fallback
+	logIdx     logIndex
+	restored   persisted // the state last saved
 	alarms     map[string]wire.Alarm
 	inputs     map[string]bool
 	debounce   map[string]int
@@ -123,6 +126,8 @@ type Agent struct {
 	starters []func(ctx context.Context, wg *sync.WaitGroup)
 	// done is closed when Run returns.
 	done chan struct{}
+	// console is the technician console's view of the agent (console.go).
+	console *consoleBackend
 
 	closeOnce sync.Once
 
@@ -172,6 +177,7 @@ func New(opts Options) (*Agent, error) {
 	a.calls = make(chan func(), 64)
 	a.done = make(chan struct{})
 	a.answers = newAnswers()
+	a.setupConsole()
 	st, ans, warns, err := a.openStore()
 	var durable Durable
 	if a.store != nil {
@@ -194,6 +200,7 @@ func New(opts Options) (*Agent, error) {
 	for _, e := range ans {
 		a.answers.put(e)
 	}
+	a.loadLogIndex()
 	a.applyAuth()
 	if err != nil {
 		a.log.Error("storage", "data_dir", cfg.DataDir, "err", err)
@@ -303,7 +310,6 @@ func (a *Agent) Run(ctx context.Context) error {
 		if err := a.Close(); err != nil {
 			a.log.Error("storage: closing", "err", err)
 		}
-		a.releaseAcks(^uint64(0))
 	}()
 	var playerEvents <-chan player.Event
 	if a.player != nil {
@@ -368,9 +374,11 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.fallbackExpired()
 		case <-a.wd.c:
 			a.watchdogDue()
-		case g := <-a.storeSynced():
-			a.releaseAcks(g)
 		case err := <-a.storeFailed():
+			if err == nil {
+				a.clear("storage")
+				break
+			}
 			a.log.Error("storage: sync failed", "err", err)
 			a.raise("storage", "cannot write to the data directory: "+err.Error())
 		}

@@ -35,7 +35,7 @@ func (a *Agent) state() wire.State {
 		Inputs:     maps.Clone(a.inputs),
 		Hardware:   a.hardwareDoc(),
 		Modem:      a.modemInfo(),
-		VolumeCap:  a.volumeCap(),
+		VolumeCap:  a.volumeCapDoc(),
 	}
 }
 

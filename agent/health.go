@@ -147,18 +147,19 @@ func (a *Agent) regain() {
 	}
 }
 
-// capVolume holds a volume to the thermal cap while the board is
-// critically hot.
-func (a *Agent) capVolume(v int) int {
-	return a.cfg.Health.Thermal().Volume(a.health.thermal, v)
+// volumeCap is the highest level the output may play at now: 100, or
+// health.critical_volume while the board is critically hot (itemVolume
+// holds every item to it, emergencies too).
+func (a *Agent) volumeCap() int {
+	return a.cfg.Health.Thermal().Volume(a.health.thermal, 100)
 }
 
-// volumeCap is the state's volume_cap: the cap while it applies.
-func (a *Agent) volumeCap() *int {
+// volumeCapDoc is the state's volume_cap: the cap while it applies.
+func (a *Agent) volumeCapDoc() *int {
 	if a.health.thermal != health.ThermalCritical {
 		return nil
 	}
-	v := a.cfg.Health.CriticalVolume
+	v := a.volumeCap()
 	return &v
 }
 

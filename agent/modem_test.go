@@ -40,7 +40,7 @@ func mustJSON(t *testing.T, v any) []byte {
 
 // nextReading moves the fake clock to the poller's next reading and waits
 // until the agent has it.
-func nextReading(t *testing.T, p *testPole, m *fakeModem) {
+func nextReading(t *testing.T, p *testPole, m *scriptedModem) {
 	t.Helper()
 	prev := p.modem.last
 	runUntil(p, time.Duration(p.cfg.Modem.PollS)*time.Second+time.Second, func() bool { return p.modem.last != prev })
@@ -51,7 +51,7 @@ func nextReading(t *testing.T, p *testPole, m *fakeModem) {
 // null), the state's identity of the modem, and the modem.* alarms, which
 // are raised and cleared as the readings change.
 func TestModemReadingsFeedTelemetryStateAndAlarms(t *testing.T) {
-	m := &fakeModem{r: registered()}
+	m := &scriptedModem{r: registered()}
 	p := partsPole(t, "", t0, func(c *config.Config) { c.Modem.PollS = 10 }, func(o *Options) { o.Modem = m })
 	startParts(t, p)
 	waitPumped(t, p, "a first reading", func() bool { return p.modem.last != nil })
@@ -120,7 +120,7 @@ func TestModemReadingsFeedTelemetryStateAndAlarms(t *testing.T) {
 // modem alarm; the modem is shown as soon as it appears (a USB modem
 // enumerates after the agent started).
 func TestNoModemIsDegradedNotAlarmed(t *testing.T) {
-	m := &fakeModem{}
+	m := &scriptedModem{}
 	m.set(hal.ModemReading{}, fmt.Errorf("modem: no tty of a USB modem 2c7c:0125:2 on its AT interface: %w", hal.ErrAbsent))
 	p := partsPole(t, "", t0, func(c *config.Config) { c.Modem.PollS = 10 }, func(o *Options) { o.Modem = m })
 	startParts(t, p)

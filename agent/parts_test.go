@@ -141,8 +141,9 @@ func eventsOf(p *testPole, msgs []Message, typ string) []map[string]any {
 	return out
 }
 
-// fakeModem is a hal.Modem whose answers the test sets.
-type fakeModem struct {
+// scriptedModem is a hal.Modem whose answers the test sets, and that
+// remembers the actions asked of it.
+type scriptedModem struct {
 	mu      sync.Mutex
 	r       hal.ModemReading
 	err     error
@@ -150,33 +151,33 @@ type fakeModem struct {
 	actions []string
 }
 
-func (m *fakeModem) String() string { return "fake modem" }
+func (m *scriptedModem) String() string { return "fake modem" }
 
-func (m *fakeModem) Read(ctx context.Context) (hal.ModemReading, error) {
+func (m *scriptedModem) Read(ctx context.Context) (hal.ModemReading, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.r, m.err
 }
 
-func (m *fakeModem) act(name string) error {
+func (m *scriptedModem) act(name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.actions = append(m.actions, name)
 	return m.actErr
 }
 
-func (m *fakeModem) RadioOff(context.Context) error { return m.act("AT+CFUN=0") }
-func (m *fakeModem) RadioOn(context.Context) error  { return m.act("AT+CFUN=1") }
-func (m *fakeModem) Reset(context.Context) error    { return m.act("AT+CFUN=1,1") }
-func (m *fakeModem) Halt() error                    { return nil }
+func (m *scriptedModem) RadioOff(context.Context) error { return m.act("AT+CFUN=0") }
+func (m *scriptedModem) RadioOn(context.Context) error  { return m.act("AT+CFUN=1") }
+func (m *scriptedModem) Reset(context.Context) error    { return m.act("AT+CFUN=1,1") }
+func (m *scriptedModem) Halt() error                    { return nil }
 
-func (m *fakeModem) set(r hal.ModemReading, err error) {
+func (m *scriptedModem) set(r hal.ModemReading, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.r, m.err = r, err
 }
 
-func (m *fakeModem) done() []string {
+func (m *scriptedModem) done() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return append([]string(nil), m.actions...)
@@ -202,5 +203,3 @@ func (r *fakeRelay) levels() []bool {
 	defer r.mu.Unlock()
 	return append([]bool(nil), r.sets...)
 }
-
-func ptr[T any](v T) *T { return &v }

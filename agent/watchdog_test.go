@@ -173,7 +173,7 @@ func TestWatchdogRebootLimitHoldsAcrossRestarts(t *testing.T) {
 // reset by cutting its power (hardware.modem_power) rather than with an
 // AT command it would not take; and the link dials at once after each.
 func TestWatchdogCyclesTheRadioAndPowerCyclesADeadModem(t *testing.T) {
-	m := &fakeModem{r: registered()}
+	m := &scriptedModem{r: registered()}
 	relay := &fakeRelay{}
 	p := partsPole(t, "", t0, func(c *config.Config) {
 		c.Modem.PollS = 10
