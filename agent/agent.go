@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,9 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/loaxa/loaxa/audio"
+	"github.com/loaxa/loaxa/audio/media"
 
 	"github.com/loaxa/loaxa/agent/ladder"
 
@@ -50,7 +54,7 @@ type Options struct {
 	ProcRoot string
 	// Player feeds the audio output; nil when the pole has none (play and
 	// stop then answer unsupported). Run runs it.
-	Player *player.Player
+	Player Player
 	// OpenSource opens play sources (streams, media files, live channels,
 	// tones) in the player's format.
 	OpenSource SourceOpener
@@ -64,6 +68,24 @@ type Options struct {
 	// "mqtt.broker"), which override the file at every start: provisioning
 	// refuses other values for them, which the restart would undo.
 	Pinned map[string]string
+}
+
+// Player feeds the audio output (audio/player.Player on a pole): the
+// agent hands it items and fades, and it reports what it did on Events.
+type Player interface {
+	Format() audio.Format
+	Events() <-chan player.Event
+	Run(ctx context.Context) error
+	Play(it player.Item)
+	Stop(id string, fade time.Duration)
+	Mute(fade time.Duration)
+	Unmute(fade time.Duration)
+	SetGain(g float64)
+	KeepAlive(on bool)
+	// Level is the RMS level of the last block written, in dBFS.
+	Level() float64
+	// Underruns counts the gaps a listener heard.
+	Underruns() uint64
 }
 
 // LiveSink takes live-audio frames as they arrive from MQTT. Deliver is
@@ -93,14 +115,17 @@ type Agent struct {
 	limiter    limiter
 	store      *store
 	fb         fallback
+	sch        sched
+	media      *media.Fetcher
 	logIdx     logIndex
-	restored   persisted // the state last saved
+	onAir      *wire.LogRecord // the run on the output, as the log will record it
+	restored   persisted       // the state last saved
 	alarms     map[string]wire.Alarm
 	inputs     map[string]bool
 	debounce   map[string]int
 	cmdKey     []byte
 	restart    bool
-	player     *player.Player
+	player     Player
 	afterAck   func() // runs once the current command's ack is queued
 	teleTicker clock.Ticker
 
@@ -200,6 +225,9 @@ func New(opts Options) (*Agent, error) {
 	}
 	a.volume = st.Volume
 	a.restored = st
+	a.setupMedia()
+	a.setupSchedule(st.Schedule)
+	a.closeCutRun(st.OnAir)
 	for part, why := range opts.Missing {
 		a.raise("hardware", part+": "+why)
 	}
@@ -245,6 +273,9 @@ func (a *Agent) openStore() (persisted, []*answer, []error, error) {
 // Close releases what New opened (the journals) when Run is never called;
 // Run closes them itself. Safe to call more than once.
 func (a *Agent) Close() error {
+	if a.media != nil {
+		a.media.Close()
+	}
 	if a.store == nil {
 		return nil
 	}
@@ -306,6 +337,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer watchdog.Stop()
 
 	a.startFallback()
+	a.scheduleDecide()
+	a.refreshMedia()
 	a.notify("READY=1")
 	a.event(wire.EventStarted, map[string]any{"version": a.opts.Version, "power_on": a.cfg.PowerOn, "zones": maps.Clone(a.zones)})
 	a.publishState()
@@ -346,6 +379,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			f()
 		case <-a.fb.c:
 			a.fallbackExpired()
+		case <-a.sch.c:
+			a.scheduleDecide()
 		case err := <-a.storeFailed():
 			if err == nil {
 				a.clear("storage")
@@ -418,16 +453,27 @@ func (a *Agent) persist() error {
 	if a.store == nil {
 		return errors.New("the data directory cannot be written (see the storage alarm)")
 	}
-	p := persisted{Zones: a.zones, Volume: a.volume}
-	if maps.Equal(p.Zones, a.restored.Zones) && p.Volume == a.restored.Volume {
+	p := persisted{Zones: a.zones, Volume: a.volume, OnAir: a.onAir}
+	if a.sch.tr != nil {
+		st := a.sch.tr.State()
+		p.Schedule = &st
+	}
+	if maps.Equal(p.Zones, a.restored.Zones) && p.Volume == a.restored.Volume && jsonSame(p.Schedule, a.restored.Schedule) && jsonSame(p.OnAir, a.restored.OnAir) {
 		return nil // written only when it changes
 	}
 	if err := a.store.saveState(p); err != nil {
 		a.raise("storage", "cannot save the state: "+err.Error())
 		return err
 	}
-	a.restored = persisted{Zones: maps.Clone(p.Zones), Volume: p.Volume}
+	a.restored = persisted{Zones: maps.Clone(p.Zones), Volume: p.Volume, Schedule: p.Schedule, OnAir: p.OnAir}
 	return nil
+}
+
+// jsonSame reports whether two values encode alike.
+func jsonSame(x, y any) bool {
+	a, _ := json.Marshal(x)
+	b, _ := json.Marshal(y)
+	return bytes.Equal(a, b)
 }
 
 func (a *Agent) publishState() {

@@ -32,7 +32,9 @@ type AudioParts struct {
 // Audio builds the output chain. A missing device is not fatal: the agent
 // runs without audio and answers play with unsupported (missing says why).
 // onLive receives the live hub's events (a channel gone silent, bad frames).
-func Audio(cfg *config.Config, useSim bool, clk clock.Clock, log *slog.Logger, onLive func(live.Event)) (parts AudioParts, missing string, err error) {
+// touch records a cached file's play for the cache's eviction order (nil:
+// not recorded).
+func Audio(cfg *config.Config, useSim bool, clk clock.Clock, log *slog.Logger, onLive func(live.Event), touch func(name string)) (parts AudioParts, missing string, err error) {
 	f := audio.Format{Rate: cfg.Audio.Rate, Channels: cfg.Audio.Channels}
 	if useSim {
 		// The simulated speaker writes what it plays to a WAV file that a
@@ -66,7 +68,7 @@ func Audio(cfg *config.Config, useSim bool, clk clock.Clock, log *slog.Logger, o
 		Target:  time.Duration(cfg.Audio.LiveTargetMS) * time.Millisecond,
 		OnEvent: onLive,
 	})
-	parts.Open = Opener(cfg, parts.Hub, clk, log)
+	parts.Open = Opener(cfg, parts.Hub, clk, log, touch)
 	return parts, "", nil
 }
 
@@ -74,7 +76,7 @@ func Audio(cfg *config.Config, useSim bool, clk clock.Clock, log *slog.Logger, o
 // player's format: test tones, cached media files, HTTP streams and live
 // channels. Conversions of rate and channels happen here, never by
 // dropping samples.
-func Opener(cfg *config.Config, hub *live.Hub, clk clock.Clock, log *slog.Logger) agent.SourceOpener {
+func Opener(cfg *config.Config, hub *live.Hub, clk clock.Clock, log *slog.Logger, touch func(name string)) agent.SourceOpener {
 	streamOpts := stream.Options{
 		Clock:          clk,
 		Logger:         log.With("component", "stream"),
@@ -92,7 +94,11 @@ func Opener(cfg *config.Config, hub *live.Hub, clk clock.Clock, log *slog.Logger
 			}
 			return tone.New(hz, req.Format, 0.5), nil
 		case "file":
-			return openMedia(mediaDir, rest, req.Format)
+			src, err := openMedia(mediaDir, rest, req.Format)
+			if err == nil && touch != nil {
+				touch(rest)
+			}
+			return src, err
 		case "http", "https":
 			o := streamOpts
 			o.OnEvent = func(e stream.Event) { notifyStream(req, e) }
