@@ -57,6 +57,9 @@ type Options struct {
 	// Live receives live-audio frames from MQTT; nil when live audio is
 	// not available.
 	Live LiveSink
+	// Device reports the health of the audio output device (audio/guard);
+	// nil when nothing watches it. See agent/device.go.
+	Device DeviceHealth
 }
 
 // LiveSink takes live-audio frames as they arrive from MQTT. Deliver is
@@ -207,6 +210,7 @@ func New(opts Options) (*Agent, error) {
 		}
 		a.zones[z] = on
 	}
+	a.setupDevice()
 	a.queue = ladder.NewQueue(cfg.Audio.QueueMax)
 	a.seq = ladder.NewSequencer(a.timings(), a.zones, a.zones)
 	a.readInputs(true)

@@ -27,6 +27,9 @@ type AudioParts struct {
 	Sink audio.Sink
 	Hub  *live.Hub
 	Open agent.SourceOpener
+	// Device reports the health of the real output device (nil for the
+	// simulated speaker, which cannot wedge).
+	Device agent.DeviceHealth
 }
 
 // Audio builds the output chain. A missing device is not fatal: the agent
@@ -58,7 +61,7 @@ func Audio(cfg *config.Config, useSim bool, clk clock.Clock, log *slog.Logger, o
 		if sink == nil {
 			return parts, why, nil
 		}
-		parts.Sink = sink
+		parts.Sink, parts.Device = sink, sink
 	}
 	parts.Hub = live.NewHub(live.Options{
 		Clock:   clk,
