@@ -83,6 +83,9 @@ func Opener(cfg *config.Config, hub *live.Hub, clk clock.Clock, log *slog.Logger
 		Logger:         log.With("component", "stream"),
 		ConnectTimeout: time.Duration(cfg.Audio.StreamConnectS) * time.Second,
 		StallTimeout:   time.Duration(cfg.Audio.StreamStallS) * time.Second,
+		// The byte-rate bound is measured over the stall timeout too:
+		// stream_stall_s bounds both a silent and a trickling server.
+		SlowWindow: time.Duration(cfg.Audio.StreamStallS) * time.Second,
 	}
 	mediaDir := filepath.Join(cfg.DataDir, "media")
 	return func(ctx context.Context, req agent.SourceRequest) (audio.Source, error) {
@@ -122,6 +125,7 @@ func notifyStream(req agent.SourceRequest, e stream.Event) {
 	data := map[string]any{"url": e.URL, "live": e.Live}
 	if e.Err != nil {
 		data["error"] = e.Err.Error()
+		data["reason"] = stream.Reason(e.Err)
 	}
 	switch e.Kind {
 	case stream.EventTitle:
