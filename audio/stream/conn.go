@@ -123,7 +123,6 @@ type rateCheck struct {
 	floor  float64
 	expect func() float64 // the stream's byte rate; 0 when unknown
 	passed func()         // the connection proved itself healthy
-	shown  string         // the redacted URL, for the error
 	waited time.Duration
 	got    int64
 	passes int // windows in a row that met the bound
@@ -139,7 +138,7 @@ func (r *rateCheck) account(n int, waited time.Duration) error {
 	got, secs := r.got, r.waited.Seconds()
 	r.waited, r.got = 0, 0
 	if float64(got) < need*secs {
-		return fmt.Errorf("stream %s: %w: %d bytes in %.1f s of waiting, want at least %.0f bytes/s", r.shown, ErrTooSlow, got, secs, need)
+		return fmt.Errorf("%w: %d bytes in %.1f s of waiting, want at least %.0f bytes/s", ErrTooSlow, got, secs, need)
 	}
 	if r.passes++; r.passes >= 2 {
 		r.passed()
@@ -198,7 +197,6 @@ func (s *Stream) connect(rq request) (*conn, error) {
 		floor:  float64(s.o.MinByteRate),
 		expect: s.byteRate,
 		passed: func() { s.slowCuts = 0 },
-		shown:  s.shown,
 	}}
 	if err := s.checkResponse(c, rq); err != nil {
 		resp.Body.Close()

@@ -148,8 +148,9 @@ const (
 	// EventTitle: the ICY StreamTitle changed to Title.
 	EventTitle EventKind = "title"
 	// EventFailed: the Stream gave up (Err says why); Read returns that
-	// error from now on. Open's own errors are returned, not reported, and
-	// the end of the Stream's context or Close is not a failure.
+	// error from now on. Open reports its own failure the same way before
+	// returning it. The end of the Stream's context or Close is not a
+	// failure.
 	EventFailed EventKind = "failed"
 )
 
