@@ -63,7 +63,7 @@ func (a *Agent) deviceHealth(st guard.Status, missed bool) {
 		return
 	}
 	if missed {
-		a.raise(alarmAudioDevice, fmt.Sprintf("the audio device failed and was reopened (%d failures since start)", st.Failures))
+		a.raise(alarmAudioDevice, fmt.Sprintf("%v (reopened since; %d failures since start)", st.Last, st.Failures))
 	}
 	a.clear(alarmAudioDevice)
 }

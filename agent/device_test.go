@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -113,11 +115,14 @@ func runWedgePole(t *testing.T, devices ...*wedgeSink) *wedgePole {
 
 func newWedgeSink() *wedgeSink { return &wedgeSink{release: make(chan struct{})} }
 
-// alarmEvent waits for the alarm (or alarm_cleared) event of name.
+// alarmEvent returns the first alarm (or alarm_cleared) event of name,
+// published already or waited for. The alarm and the player's end of the
+// item come from different goroutines, in either order, and a wait for
+// one drops what came before it from the backlog: hence the history.
 func (p *runningPole) alarmEvent(t *testing.T, typ, name string) map[string]any {
 	t.Helper()
 	var data map[string]any
-	p.waitMsg(t, typ+" "+name, func(m Message) bool {
+	match := func(m Message) bool {
 		var ev wire.Event
 		if m.Topic != p.topics.Event() || json.Unmarshal(m.Payload, &ev) != nil {
 			return false
@@ -127,7 +132,13 @@ func (p *runningPole) alarmEvent(t *testing.T, typ, name string) map[string]any 
 			return true
 		}
 		return false
-	})
+	}
+	for _, m := range p.history {
+		if match(m) {
+			return data
+		}
+	}
+	p.waitMsg(t, typ+" "+name, match)
 	return data
 }
 
@@ -224,4 +235,66 @@ func TestAgentStopsDuringAStuckWrite(t *testing.T) {
 			t.Errorf("n1 closed with %v", end)
 		}
 	})
+}
+
+// fakeHealth is a device whose status a test sets.
+type fakeHealth struct {
+	mu      sync.Mutex
+	st      guard.Status
+	changed chan struct{}
+}
+
+func (f *fakeHealth) Status() (guard.Status, <-chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.st, f.changed
+}
+
+func (f *fakeHealth) set(st guard.Status) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.st = st
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+// A failure the device recovered from before the agent looked is still
+// raised (an item failed because of it), then cleared.
+func TestDeviceFailureCuredBeforeItWasSeenIsStillReported(t *testing.T) {
+	p := newPole(t, "", nil)
+	h := &fakeHealth{changed: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case f := <-p.calls:
+				f()
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		p.watchDevice(ctx, h)
+	}()
+	h.set(guard.Status{Failures: 1, Last: errors.New("a write did not return within 2s")})
+	var evs []string
+	for deadline := time.Now().Add(10 * time.Second); len(evs) < 2 && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		for _, m := range p.published() {
+			var ev wire.Event
+			if m.Topic == p.topics.Event() && json.Unmarshal(m.Payload, &ev) == nil && ev.Data["name"] == alarmAudioDevice {
+				evs = append(evs, ev.Type+": "+fmt.Sprint(ev.Data["detail"]))
+			}
+		}
+	}
+	cancel()
+	<-watched
+	<-done
+	if len(evs) != 2 || !strings.HasPrefix(evs[0], "alarm: a write did not return within 2s (reopened since") || evs[1] != "alarm_cleared: <nil>" {
+		t.Errorf("events %q, want the alarm with the cured failure, then its clearing", evs)
+	}
 }

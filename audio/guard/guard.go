@@ -236,8 +236,9 @@ type Status struct {
 	Err error
 	// Failures counts the times the device was declared failed, so that
 	// a watcher that looks late still learns of a failure that was
-	// already cured.
+	// already cured; Last is the latest of them (nil before the first).
 	Failures int
+	Last     error
 }
 
 // Status returns the device's health and a channel closed at its next
@@ -245,7 +246,7 @@ type Status struct {
 func (s *Sink) Status() (Status, <-chan struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Status{Err: s.failErr, Failures: s.failures}, s.changed
+	return Status{Err: s.failErr, Failures: s.failures, Last: s.cause}, s.changed
 }
 
 // Abandoned returns how many device calls are stuck in the driver now.

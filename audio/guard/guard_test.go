@@ -193,6 +193,9 @@ func TestStuckWriteFailsTheDeviceWithinTheDeadlineAndItIsReopened(t *testing.T) 
 		}
 		// The device is reopened in the background, a test block played.
 		waitHealth(t, s, "healthy", healthy)
+		if st, _ := s.Status(); st.Failures != 1 || st.Last == nil || st.Last.Error() != err.Error() {
+			t.Errorf("status after the recovery %+v, want 1 failure, the last one %v", st, err)
+		}
 		if n := op.count(); n != 2 {
 			t.Fatalf("%d opens, want 2", n)
 		}

@@ -45,10 +45,12 @@ func TestSinkFailureEndsTheItemWithTheError(t *testing.T) {
 	go func() { p.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
 	p.Play(Item{ID: "a", Open: tone(48000 * 2 * 60), Gain: 1})
-	if ev := next(t, p); ev.Kind != Started {
-		t.Fatalf("first event %+v", ev)
-	}
+	// The sink may fail before the item's first sample (the player writes
+	// silence while the source pre-rolls) or after: either way it ends.
 	ev := next(t, p)
+	if ev.Kind == Started {
+		ev = next(t, p)
+	}
 	if ev.Kind != Ended || ev.ID != "a" || !errors.Is(ev.Err, errUnplugged) {
 		t.Fatalf("event %+v, want a's end with the device's error", ev)
 	}
