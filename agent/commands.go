@@ -334,7 +334,7 @@ func quoteList(s []string) string {
 	s = slices.Compact(s)
 	q := make([]string, len(s))
 	for i, x := range s {
-		q[i] = fmt.Sprintf("%q", truncate(x, 32))
+		q[i] = fmt.Sprintf("%q", wire.Truncate(x, 32))
 	}
 	return strings.Join(q, ", ")
 }

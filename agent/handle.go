@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/loaxa/loaxa/agent/wire"
@@ -47,12 +46,14 @@ var notYet = []string{"schedule.set", "schedule.get", "schedule.clear", "media.f
 // handle processes one inbound message: every message gets an ack or an
 // event, and nothing in it can crash the agent.
 func (a *Agent) handle(in Inbound) {
-	// Acknowledged to the broker once its effects are safe: at once when
-	// it changed nothing, after the store's next sync otherwise. A power
-	// cut before means a redelivery, which the remembered answers make
-	// harmless when they were saved, and a re-execution when not.
-	changed := false
-	defer func() { a.ackInbound(in.Ack, changed) }()
+	if in.Ack != nil {
+		// Acknowledged to the broker once handled: its effects and its
+		// answer are in the journals (the page cache: a crash of the agent
+		// loses nothing; the store's syncer puts them on flash within
+		// syncEvery). A crash before this point means a redelivery, which
+		// the remembered answers make harmless.
+		defer in.Ack()
+	}
 	if len(in.Payload) == 0 {
 		// An empty message is how MQTT clears a retained one (we do that
 		// ourselves in ignoreRetained); it is not a command.
@@ -112,7 +113,6 @@ func (a *Agent) handle(in Inbound) {
 	var keep *remember
 	if !readOnly(c.Cmd) || signed {
 		keep = &remember{signed: signed, until: until(c, signed, a.maxSkew(), now)}
-		changed = true
 	}
 	a.ack(ack, keep)
 	if f := a.afterAck; f != nil {
@@ -136,7 +136,7 @@ func (a *Agent) dispatch(c *wire.Command) (result any, e *wire.Error) {
 	case slices.Contains(notYet, c.Cmd):
 		return nil, wire.Errf(wire.CodeUnsupported, "%s is part of protocol v1 but not implemented by firmware %s", c.Cmd, a.opts.Version)
 	default:
-		return nil, wire.Errf(wire.CodeUnknownCommand, "unknown command %q", truncate(c.Cmd, 64))
+		return nil, wire.Errf(wire.CodeUnknownCommand, "unknown command %q", wire.Truncate(c.Cmd, 64))
 	}
 }
 
@@ -184,52 +184,6 @@ func (a *Agent) ack(ack wire.Ack, keep *remember) {
 	}
 }
 
-// pendingAck is a command's PUBACK waiting for the store.
-type pendingAck struct {
-	gen uint64
-	ack func()
-}
-
-// ackInbound acknowledges a handled message to the broker, at once or once
-// the store has made the change durable.
-func (a *Agent) ackInbound(ack func(), changed bool) {
-	if ack == nil {
-		return
-	}
-	if !changed || a.store == nil {
-		ack()
-		return
-	}
-	g := a.store.pendingGen()
-	if a.store.durable.Load() >= g {
-		ack()
-		return
-	}
-	a.store.touch()
-	a.unacked = append(a.unacked, pendingAck{gen: g, ack: ack})
-}
-
-// releaseAcks acknowledges the commands whose effects are now durable.
-func (a *Agent) releaseAcks(durable uint64) {
-	n := 0
-	for _, p := range a.unacked {
-		if p.gen <= durable {
-			p.ack()
-			n++
-			continue
-		}
-		break
-	}
-	a.unacked = a.unacked[n:]
-}
-
-func (a *Agent) storeSynced() <-chan uint64 {
-	if a.store == nil {
-		return nil
-	}
-	return a.store.synced
-}
-
 func (a *Agent) storeFailed() <-chan error {
 	if a.store == nil {
 		return nil
@@ -253,7 +207,7 @@ func (a *Agent) ignoreRetained(in Inbound) {
 		// The session's queued copy of a command that is also retained (it
 		// was published retained while the pole was offline): the retained
 		// copy is reported and cleared when it arrives.
-		a.log.Warn("queued copy of a retained command ignored", "topic", in.Topic, "id", truncate(peek.ID, 64), "cmd", truncate(peek.Cmd, 64))
+		a.log.Warn("queued copy of a retained command ignored", "topic", in.Topic, "id", wire.Truncate(peek.ID, 64), "cmd", wire.Truncate(peek.Cmd, 64))
 		return
 	}
 	cleared := false
@@ -261,9 +215,9 @@ func (a *Agent) ignoreRetained(in Inbound) {
 		a.link.Publish(Message{Topic: in.Topic, QoS: 1, Retained: true, Payload: []byte{}})
 		cleared = true
 	}
-	a.log.Warn("retained command ignored", "topic", in.Topic, "id", truncate(peek.ID, 64), "cmd", truncate(peek.Cmd, 64))
+	a.log.Warn("retained command ignored", "topic", in.Topic, "id", wire.Truncate(peek.ID, 64), "cmd", wire.Truncate(peek.Cmd, 64))
 	a.event(wire.EventRetainedIgnored, map[string]any{
-		"topic": in.Topic, "id": truncate(peek.ID, 64), "cmd": truncate(peek.Cmd, 64), "cleared": cleared,
+		"topic": in.Topic, "id": wire.Truncate(peek.ID, 64), "cmd": wire.Truncate(peek.Cmd, 64), "cleared": cleared,
 		"message": "commands published with the retain flag are never executed (nor their queued copy); publish commands without retain",
 	})
 }
@@ -312,11 +266,4 @@ func mustHex(s string) []byte {
 		panic("agent: command key was validated as hex: " + err.Error())
 	}
 	return b
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
 }
