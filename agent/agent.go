@@ -57,6 +57,13 @@ type Options struct {
 	// Live receives live-audio frames from MQTT; nil when live audio is
 	// not available.
 	Live LiveSink
+	// Modem is the 4G modem the console's `test modem` reads; nil when the
+	// pole has none (the test then says so).
+	Modem hal.Modem
+	// Pinned are configuration keys set on the command line ("id",
+	// "mqtt.broker"), which override the file at every start: provisioning
+	// refuses other values for them, which the restart would undo.
+	Pinned map[string]string
 	// Device reports the health of the audio output device (audio/guard);
 	// nil when nothing watches it. See agent/device.go.
 	Device DeviceHealth
@@ -89,6 +96,7 @@ type Agent struct {
 	limiter    limiter
 	store      *store
 	fb         fallback
+	logIdx     logIndex
 	restored   persisted // the state last saved
 	alarms     map[string]wire.Alarm
 	inputs     map[string]bool
@@ -116,6 +124,8 @@ type Agent struct {
 	starters []func(ctx context.Context, wg *sync.WaitGroup)
 	// done is closed when Run returns.
 	done chan struct{}
+	// console is the technician console's view of the agent (console.go).
+	console *consoleBackend
 
 	closeOnce sync.Once
 }
@@ -158,6 +168,7 @@ func New(opts Options) (*Agent, error) {
 	a.calls = make(chan func(), 64)
 	a.done = make(chan struct{})
 	a.answers = newAnswers()
+	a.setupConsole()
 	st, ans, warns, err := a.openStore()
 	var durable Durable
 	if a.store != nil {
@@ -180,6 +191,7 @@ func New(opts Options) (*Agent, error) {
 	for _, e := range ans {
 		a.answers.put(e)
 	}
+	a.loadLogIndex()
 	a.applyAuth()
 	if err != nil {
 		a.log.Error("storage", "data_dir", cfg.DataDir, "err", err)

@@ -100,9 +100,11 @@ func (a *Agent) offer(it *ladder.Item, replace bool) (any, *wire.Error) {
 		a.syncLive()
 		a.advance()
 	case ladder.Interrupt:
+		cur.InterruptedBy = it.ID
 		a.syncLive()
 		a.apply(a.seq.Stop(now, "interrupted"))
 	case ladder.Replace:
+		cur.InterruptedBy = it.ID
 		a.syncLive()
 		a.apply(a.seq.Stop(now, "replaced"))
 	case ladder.Wait:
@@ -152,6 +154,7 @@ func (a *Agent) cmdStop(c *wire.Command) (any, *wire.Error) {
 	for _, it := range a.queue.Remove(match) {
 		stopped = append(stopped, it.ID)
 		a.playEvent("play.end", it, map[string]any{"reason": "stopped", "played_s": a.seconds(it.Played)})
+		a.logPlay(it, "stopped", 0, nil)
 	}
 	if cur := a.seq.Item(); cur != nil && match(cur) && !a.seq.Leaving() {
 		stopped = append(stopped, cur.ID)
