@@ -68,6 +68,9 @@ type Options struct {
 	// "mqtt.broker"), which override the file at every start: provisioning
 	// refuses other values for them, which the restart would undo.
 	Pinned map[string]string
+	// Device reports the health of the audio output device (audio/guard);
+	// nil when nothing watches it. See agent/device.go.
+	Device DeviceHealth
 }
 
 // Player feeds the audio output (audio/player.Player on a pole): the
@@ -244,6 +247,7 @@ func New(opts Options) (*Agent, error) {
 		}
 		a.zones[z] = on
 	}
+	a.setupDevice()
 	a.queue = ladder.NewQueue(cfg.Audio.QueueMax)
 	a.seq = ladder.NewSequencer(a.timings(), a.zones, a.zones)
 	a.readInputs(true)
