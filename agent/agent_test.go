@@ -523,6 +523,7 @@ func TestLegacySignatures(t *testing.T) {
 func TestRestartAndReboot(t *testing.T) {
 	p := newPole(t, "", nil)
 	ack, _ := p.send(t, cmd("r1", "reboot", ""))
+	p.bg.Wait() // the reboot runs off the Run goroutine
 	if !ack.OK || p.sim.Reboots() != 1 {
 		t.Fatalf("reboot: ack %s, reboots %d", ack.raw, p.sim.Reboots())
 	}
