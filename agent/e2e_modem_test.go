@@ -51,16 +51,43 @@ reboot_s = 3600
 func untilIn(t *testing.T, ch <-chan mqtttest.Message, d time.Duration, what string, ok func(mqtttest.Message) bool) mqtttest.Message {
 	t.Helper()
 	deadline := time.After(d)
+	var skipped []string
 	for {
 		select {
 		case m := <-ch:
 			if ok(m) {
 				return m
 			}
+			skipped = append(skipped, m.String())
 		case <-deadline:
-			t.Fatalf("never saw %s within %v", what, d)
+			t.Fatalf("never saw %s within %v; skipped meanwhile:\n%s", what, d, strings.Join(skipped[max(0, len(skipped)-30):], "\n"))
 		}
 	}
+}
+
+// untilAllIn is untilAll with a deadline of its own.
+func untilAllIn(t *testing.T, ch <-chan mqtttest.Message, d time.Duration, preds ...func(mqtttest.Message) bool) []mqtttest.Message {
+	t.Helper()
+	got := make([]mqtttest.Message, len(preds))
+	found := make([]bool, len(preds))
+	left := len(preds)
+	deadline := time.After(d)
+	var seen []string
+	for left > 0 {
+		select {
+		case m := <-ch:
+			seen = append(seen, m.String())
+			for i, ok := range preds {
+				if !found[i] && ok(m) {
+					got[i], found[i] = m, true
+					left--
+				}
+			}
+		case <-deadline:
+			t.Fatalf("saw only %v of the expected messages within %v; seen:\n%s", found, d, strings.Join(seen[max(0, len(seen)-30):], "\n"))
+		}
+	}
+	return got
 }
 
 func teleRSRP(topics wire.Topics, rsrp float64) func(mqtttest.Message) bool {
@@ -70,10 +97,12 @@ func teleRSRP(topics wire.Topics, rsrp float64) func(mqtttest.Message) bool {
 	}
 }
 
-func stateAlarm(topics wire.Topics, name string, raised bool) func(mqtttest.Message) bool {
+// stateAlarm matches a state with (or without) the alarm name, built
+// after the state after (the test's subscriber may reorder messages).
+func stateAlarm(topics wire.Topics, name string, raised bool, after *wire.State) func(mqtttest.Message) bool {
 	return func(m mqtttest.Message) bool {
 		var st wire.State
-		if m.Topic != topics.State() || json.Unmarshal(m.Payload, &st) != nil {
+		if m.Topic != topics.State() || json.Unmarshal(m.Payload, &st) != nil || after != nil && st.TS <= after.TS {
 			return false
 		}
 		has := slices.ContainsFunc(st.Alarms, func(a wire.Alarm) bool { return a.Name == name })
@@ -110,9 +139,9 @@ func TestE2EModemReadingsAlarmsAndASilentModem(t *testing.T) {
 
 	// The SIM is taken out, and put back.
 	writeModem(t, simmodem.WriteState(modemDir, simmodem.StateNoSIM))
-	untilIn(t, watch, 60*time.Second, "state with modem.no_sim", stateAlarm(topics, "modem.no_sim", true))
+	noSIM := decode[wire.State](t, untilIn(t, watch, 60*time.Second, "state with modem.no_sim", stateAlarm(topics, "modem.no_sim", true, nil)))
 	writeModem(t, simmodem.WriteState(modemDir, simmodem.StateRegistered))
-	untilIn(t, watch, 60*time.Second, "state without modem.no_sim", stateAlarm(topics, "modem.no_sim", false))
+	untilIn(t, watch, 60*time.Second, "state without modem.no_sim", stateAlarm(topics, "modem.no_sim", false, &noSIM))
 
 	// The modem falls silent: commands are answered while the agent's
 	// poller waits on it (the modem holds a command unanswered, at.log
@@ -144,14 +173,14 @@ func TestE2EModemReadingsAlarmsAndASilentModem(t *testing.T) {
 	if !answeredWhileHeld {
 		t.Error("no ping was answered while the modem held a command: the agent waits on the modem")
 	}
-	untilIn(t, watch, 60*time.Second, "state with modem.unresponsive", stateAlarm(topics, "modem.unresponsive", true))
+	silent := decode[wire.State](t, untilIn(t, watch, 60*time.Second, "state with modem.unresponsive", stateAlarm(topics, "modem.unresponsive", true, nil)))
 	mqtttest.Publish(t, op, topics.Cmd(), 1, false, []byte(`{"id":"st-1","cmd":"status"}`))
 	ack := decode[wire.Ack](t, until(t, watch, "status of a pole with a silent modem", ackFor(topics, "st-1")))
 	if res, _ := json.Marshal(ack.Result); !ack.OK || !strings.Contains(string(res), "modem.unresponsive") {
 		t.Errorf("status: %s", res)
 	}
 	writeModem(t, simmodem.WriteState(modemDir, simmodem.StateRegistered))
-	untilIn(t, watch, 60*time.Second, "state without modem.unresponsive", stateAlarm(topics, "modem.unresponsive", false))
+	untilIn(t, watch, 60*time.Second, "state without modem.unresponsive", stateAlarm(topics, "modem.unresponsive", false, &silent))
 }
 
 func TestE2EWatchdogCyclesTheRadioWhileTheBrokerIsAway(t *testing.T) {
@@ -184,8 +213,10 @@ func TestE2EWatchdogCyclesTheRadioWhileTheBrokerIsAway(t *testing.T) {
 			return m.Topic == topics.Event() && json.Unmarshal(m.Payload, &ev) == nil && ev.Type == wire.EventWatchdogStep && ev.Data["step"] == name
 		}
 	}
-	reconnect := decode[wire.Event](t, untilIn(t, watch, 90*time.Second, "watchdog.step reconnect", step("reconnect")))
-	radio := decode[wire.Event](t, untilIn(t, watch, 10*time.Second, "watchdog.step radio_cycle", step("radio_cycle")))
+	// The test's subscriber does not keep the order of messages: either
+	// may come first.
+	got := untilAllIn(t, watch, 90*time.Second, step("reconnect"), step("radio_cycle"))
+	reconnect, radio := decode[wire.Event](t, got[0]), decode[wire.Event](t, got[1])
 	for _, ev := range []wire.Event{reconnect, radio} {
 		at, down := ev.Data["at"].(float64), ev.Data["down_since"].(float64)
 		if at <= down || ev.Data["error"] != nil || ev.Data["down_since"] != reconnect.Data["down_since"] {
