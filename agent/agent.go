@@ -68,6 +68,9 @@ type Options struct {
 	// "mqtt.broker"), which override the file at every start: provisioning
 	// refuses other values for them, which the restart would undo.
 	Pinned map[string]string
+	// Device reports the health of the audio output device (audio/guard);
+	// nil when nothing watches it. See agent/device.go.
+	Device DeviceHealth
 }
 
 // Player feeds the audio output (audio/player.Player on a pole): the
@@ -146,6 +149,10 @@ type Agent struct {
 	starters []func(ctx context.Context, wg *sync.WaitGroup)
 	// done is closed when Run returns.
 	done chan struct{}
+	// runCtx ends when Run does; bg waits for the one-off background tasks
+	// (background) before Run returns.
+	runCtx context.Context
+	bg     sync.WaitGroup
 	// console is the technician console's view of the agent (console.go).
 	console *consoleBackend
 
@@ -244,6 +251,7 @@ func New(opts Options) (*Agent, error) {
 		}
 		a.zones[z] = on
 	}
+	a.setupDevice()
 	a.queue = ladder.NewQueue(cfg.Audio.QueueMax)
 	a.seq = ladder.NewSequencer(a.timings(), a.zones, a.zones)
 	a.readInputs(true)
@@ -303,6 +311,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.store.start()
 	}
 	partsCtx, cancelParts := context.WithCancel(context.WithoutCancel(ctx))
+	a.runCtx = partsCtx
 	for _, start := range a.starters {
 		start(partsCtx, &wg)
 	}
@@ -311,6 +320,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		cancelParts()
 		cancelLink()
 		wg.Wait()
+		a.bg.Wait()
 		// Last: the link has delivered what it could; what it could not
 		// stays in the outbox for the next run.
 		if err := a.Close(); err != nil {
@@ -408,6 +418,20 @@ func (a *Agent) Do(ctx context.Context, f func()) bool {
 	case <-a.done:
 		return false
 	}
+}
+
+// background runs a one-off task off the Run goroutine (a reboot command,
+// say); it gets a context that ends with Run, and Run waits for it.
+func (a *Agent) background(f func(ctx context.Context)) {
+	ctx := a.runCtx
+	if ctx == nil {
+		ctx = context.Background() // not running (tests that drive by hand)
+	}
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		f(ctx)
+	}()
 }
 
 // addPart registers a part's goroutines, started when Run starts and

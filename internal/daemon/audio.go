@@ -27,6 +27,9 @@ type AudioParts struct {
 	Sink audio.Sink
 	Hub  *live.Hub
 	Open agent.SourceOpener
+	// Device reports the health of the real output device (nil for the
+	// simulated speaker, which cannot wedge).
+	Device agent.DeviceHealth
 }
 
 // Audio builds the output chain. A missing device is not fatal: the agent
@@ -60,7 +63,7 @@ func Audio(cfg *config.Config, useSim bool, clk clock.Clock, log *slog.Logger, o
 		if sink == nil {
 			return parts, why, nil
 		}
-		parts.Sink = sink
+		parts.Sink, parts.Device = sink, sink
 	}
 	parts.Hub = live.NewHub(live.Options{
 		Clock:   clk,
@@ -82,6 +85,9 @@ func Opener(cfg *config.Config, hub *live.Hub, clk clock.Clock, log *slog.Logger
 		Logger:         log.With("component", "stream"),
 		ConnectTimeout: time.Duration(cfg.Audio.StreamConnectS) * time.Second,
 		StallTimeout:   time.Duration(cfg.Audio.StreamStallS) * time.Second,
+		// The byte-rate bound is measured over the stall timeout too:
+		// stream_stall_s bounds both a silent and a trickling server.
+		SlowWindow: time.Duration(cfg.Audio.StreamStallS) * time.Second,
 	}
 	mediaDir := filepath.Join(cfg.DataDir, "media")
 	return func(ctx context.Context, req agent.SourceRequest) (audio.Source, error) {
@@ -125,6 +131,7 @@ func notifyStream(req agent.SourceRequest, e stream.Event) {
 	data := map[string]any{"url": e.URL, "live": e.Live}
 	if e.Err != nil {
 		data["error"] = e.Err.Error()
+		data["reason"] = stream.Reason(e.Err)
 	}
 	switch e.Kind {
 	case stream.EventTitle:

@@ -235,6 +235,7 @@ func Main(ctx context.Context, args []string, version string, stdout, stderr io.
 		Player:      pl,
 		OpenSource:  parts.Open,
 		Live:        liveSink,
+		Device:      parts.Device,
 		Config:      cfg,
 		ConfigPath:  cfgPath,
 		Hardware:    hw,
