@@ -3,6 +3,7 @@ package agent
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -36,6 +37,31 @@ func TestKeysReadAtStartAreListedAsRestartRequired(t *testing.T) {
 	}
 	if p.Agent.cfg.Audio.FadeMS != 40 {
 		t.Error("audio.fade_ms was not applied at once")
+	}
+}
+
+// The media, modem, watchdog and health keys are read at start too; a
+// hand-kept list of such keys forgot them, so config.set answered
+// restart_required [] and the old values stayed in force unannounced.
+func TestEveryKeyNotAppliedAtOnceIsListedAsRestartRequired(t *testing.T) {
+	p := newPole(t, "", nil)
+	ack, _ := p.send(t, cmd("k", "config.set", `{"values":{"media.quota_mb":64,"media.lead_h":12,"modem.weak_rsrp_dbm":-105,"health.temp_warning_c":70,"log_level":"debug"}}`))
+	var res struct {
+		RestartRequired []string `json:"restart_required"`
+	}
+	json.Unmarshal(ack.Result, &res)
+	for _, k := range []string{"media.quota_mb", "media.lead_h", "modem.weak_rsrp_dbm", "health.temp_warning_c"} {
+		if !slices.Contains(res.RestartRequired, k) {
+			t.Errorf("%s is not in restart_required although the running agent keeps the old value; ack %s", k, ack.raw)
+		}
+	}
+	if slices.Contains(res.RestartRequired, "log_level") {
+		t.Errorf("log_level applies at once but is listed as restart_required: %s", ack.raw)
+	}
+	// config.get says the same afterwards.
+	get, _ := p.send(t, cmd("g", "config.get", ""))
+	if !strings.Contains(get.raw, `"media.quota_mb"`) || !strings.Contains(get.raw, "restart_required") {
+		t.Errorf("config.get: %s", get.raw)
 	}
 }
 
