@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/loaxa/loaxa/agent/config"
 )
@@ -62,6 +63,28 @@ func TestEveryKeyNotAppliedAtOnceIsListedAsRestartRequired(t *testing.T) {
 	get, _ := p.send(t, cmd("g", "config.get", ""))
 	if !strings.Contains(get.raw, `"media.quota_mb"`) || !strings.Contains(get.raw, "restart_required") {
 		t.Errorf("config.get: %s", get.raw)
+	}
+}
+
+// A QoS 1 redelivery of a command with a ttl can arrive after ts+ttl (the
+// pole was offline meanwhile). It was answered "expired" although the
+// command had run: its id was forgotten at ts+ttl. It must be answered
+// with the first ack, and not run again.
+func TestLateRedeliveryOfACommandWithATTLGetsItsFirstAck(t *testing.T) {
+	p := newPole(t, "", nil)
+	on := `{"id":"c-ttl","cmd":"zones","args":{"on":["z1"]},"ts":` + fmt.Sprint(t0.UnixMilli()) + `,"ttl":30000}`
+	first, _ := p.send(t, on)
+	if !first.OK {
+		t.Fatal(first.raw)
+	}
+	p.send(t, cmd("off", "zones", `{"off":["z1"]}`))
+	p.clk.Advance(10 * time.Minute)
+	again, _ := p.send(t, on)
+	if again.raw != first.raw {
+		t.Errorf("late redelivery answered %s, want the first ack %s", again.raw, first.raw)
+	}
+	if p.level(t, "GPIO17") {
+		t.Error("the late redelivery switched z1 on again")
 	}
 }
 
