@@ -112,25 +112,27 @@ type Agent struct {
 	started time.Time
 
 	// Everything below is owned by the Run goroutine.
-	zones      map[string]bool
-	volume     int
-	answers    *answers
-	limiter    limiter
-	store      *store
-	fb         fallback
-	sch        sched
-	media      *media.Fetcher
-	logIdx     logIndex
-	onAir      *wire.LogRecord // the run on the output, as the log will record it
-	restored   persisted       // the state last saved
-	alarms     map[string]wire.Alarm
-	inputs     map[string]bool
-	debounce   map[string]int
-	cmdKey     []byte
-	restart    bool
-	player     Player
-	afterAck   func() // runs once the current command's ack is queued
-	teleTicker clock.Ticker
+	zones    map[string]bool
+	volume   int
+	answers  *answers
+	limiter  limiter
+	store    *store
+	fb       fallback
+	sch      sched
+	media    *media.Fetcher
+	logIdx   logIndex
+	onAir    *wire.LogRecord // the run on the output, as the log will record it
+	restored persisted       // the state last saved
+	alarms   map[string]wire.Alarm
+	// storageFaults are the causes of the storage alarm (storagealarm.go).
+	storageFaults map[string]string
+	inputs        map[string]bool
+	debounce      map[string]int
+	cmdKey        []byte
+	restart       bool
+	player        Player
+	afterAck      func() // runs once the current command's ack is queued
+	teleTicker    clock.Ticker
 
 	// The audio output: the ladder's queue of waiting items, the sequencer
 	// of the item on air, their timers, and sources' reports.
@@ -224,7 +226,7 @@ func New(opts Options) (*Agent, error) {
 	a.applyAuth()
 	if err != nil {
 		a.log.Error("storage", "data_dir", cfg.DataDir, "err", err)
-		a.raise("storage", fmt.Sprintf("the data directory %s cannot be used (%v): nothing can be saved, commands that change something are refused", cfg.DataDir, err))
+		a.storageFault(storageDataDir, fmt.Sprintf("the data directory %s cannot be used (%v): nothing can be saved, commands that change something are refused", cfg.DataDir, err))
 	}
 	for _, w := range warns {
 		a.log.Error("state", "err", w)
@@ -393,11 +395,11 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.scheduleDecide()
 		case err := <-a.storeFailed():
 			if err == nil {
-				a.clear("storage")
+				a.storageFault(storageSync, "")
 				break
 			}
 			a.log.Error("storage: sync failed", "err", err)
-			a.raise("storage", "cannot write to the data directory: "+err.Error())
+			a.storageFault(storageSync, "cannot write to the data directory: "+err.Error())
 		}
 	}
 	a.notify("STOPPING=1")
@@ -486,9 +488,10 @@ func (a *Agent) persist() error {
 		return nil // written only when it changes
 	}
 	if err := a.store.saveState(p); err != nil {
-		a.raise("storage", "cannot save the state: "+err.Error())
+		a.storageFault(storageState, "cannot save the state: "+err.Error())
 		return err
 	}
+	a.storageFault(storageState, "")
 	a.restored = persisted{Zones: maps.Clone(p.Zones), Volume: p.Volume, Schedule: p.Schedule, OnAir: p.OnAir}
 	return nil
 }

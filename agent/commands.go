@@ -292,6 +292,10 @@ func (a *Agent) cmdConfigSet(c *wire.Command) (any, *wire.Error) {
 	a.queue.SetLimit(live.Audio.QueueMax)
 	a.applyAuth()
 	restart := a.pendingRestart()
+	if slices.ContainsFunc(changed, func(k string) bool { return strings.HasPrefix(k, "mqtt.") }) {
+		// The operator has acted on the broker settings the pole went back from.
+		a.clear("mqtt.fallback")
+	}
 	if len(changed) > 0 {
 		// Key names only: values may be secrets.
 		a.log.Info("configuration changed", "keys", changed, "restart_required", restart)

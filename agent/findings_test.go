@@ -3,6 +3,7 @@ package agent
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -120,5 +121,67 @@ func TestLiveChannelsAreBounded(t *testing.T) {
 	// Another item on a channel already subscribed costs nothing more.
 	if ack, _ := p.send(t, playCmd("again", `{"source":"live:ch-000","priority":"emergency"}`)); !ack.OK {
 		t.Fatalf("a second item on a subscribed channel: %s", ack.raw)
+	}
+}
+
+// Alarms that never cleared while the agent ran (found by the docs
+// review): the schedule alarm after a valid schedule.set, the storage
+// alarm of one cause after that cause ended, mqtt.fallback after the
+// operator set new broker settings.
+func TestAlarmsClearWhenTheirCauseEnds(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(schedulePath(dir), []byte("{not a schedule"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := newPole(t, dir, nil)
+	if _, ok := p.alarms["schedule"]; !ok {
+		t.Fatal("a garbled stored schedule raised no schedule alarm")
+	}
+	doc := `{"version":"v1","items":[{"id":"sang","days":["mon"],"start":"05:30","duration_s":60,"source":"tone:440"}]}`
+
+	// The schedule cannot be saved: a directory stands where the file goes.
+	os.Remove(schedulePath(dir))
+	if err := os.Mkdir(schedulePath(dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if ack, _ := p.send(t, cmd("s1", "schedule.set", doc)); ack.code() != "internal" {
+		t.Fatalf("schedule.set over a directory: %s", ack.raw)
+	}
+	if !strings.Contains(p.alarms["storage"].Detail, "cannot save the schedule") {
+		t.Fatalf("storage alarm = %+v", p.alarms["storage"])
+	}
+	// A second cause: the outbox is full (the broker has been away a long
+	// time); then the broker takes the backlog and it stores messages again.
+	backlog := func(n int) {
+		o := p.link.out
+		o.mu.Lock()
+		o.bytes += n
+		o.mu.Unlock()
+	}
+	backlog(maxBacklogBytes + 1)
+	p.send(t, cmd("v1", "volume", `{"level":40}`))
+	if d := p.alarms["storage"].Detail; !strings.Contains(d, "cannot save the schedule") || !strings.Contains(d, "outbox cannot store") {
+		t.Errorf("storage alarm says %q, want the schedule and the outbox", d)
+	}
+	backlog(-maxBacklogBytes - 1)
+	p.send(t, cmd("v2", "volume", `{"level":45}`))
+	if d := p.alarms["storage"].Detail; !strings.Contains(d, "cannot save the schedule") || strings.Contains(d, "outbox cannot store") {
+		t.Errorf("after the outbox drained the storage alarm says %q, want only the schedule", d)
+	}
+	os.Remove(schedulePath(dir))
+	if ack, _ := p.send(t, cmd("s2", "schedule.set", doc)); !ack.OK {
+		t.Fatalf("schedule.set: %s", ack.raw)
+	}
+	if _, ok := p.alarms["schedule"]; ok {
+		t.Error("a valid schedule.set left the schedule alarm raised")
+	}
+	if al, ok := p.alarms["storage"]; ok {
+		t.Errorf("storage alarm still raised after every cause ended: %+v", al)
+	}
+
+	p.raise("mqtt.fallback", "went back")
+	p.send(t, cmd("k1", "config.set", `{"values":{"mqtt.broker":"tcp://10.0.0.2:1883"}}`))
+	if _, ok := p.alarms["mqtt.fallback"]; ok {
+		t.Error("new broker settings left the mqtt.fallback alarm raised")
 	}
 }

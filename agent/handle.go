@@ -227,8 +227,8 @@ func (a *Agent) ack(o *origin, ack wire.Ack, keep *remember) {
 			b = encode()
 			return b
 		})
+		a.outboxStored(err)
 		if err != nil {
-			a.outboxFailed(err)
 			b = encode()
 			a.link.Publish(Message{Topic: a.topics.Ack(), QoS: 1, Payload: b})
 		}
@@ -243,7 +243,9 @@ func (a *Agent) ack(o *origin, ack wire.Ack, keep *remember) {
 		live := func(id string) bool { _, ok := a.answers.find(id, a.clk.Now()); return ok }
 		if err := a.store.saveAnswer(e, live); err != nil {
 			a.log.Error("cannot save the answer", "id", ack.ID, "err", err)
-			a.raise("storage", "cannot save answers: "+err.Error())
+			a.storageFault(storageAnswers, "cannot save answers: "+err.Error())
+		} else {
+			a.storageFault(storageAnswers, "")
 		}
 	}
 }
