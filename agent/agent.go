@@ -57,6 +57,9 @@ type Options struct {
 	// Live receives live-audio frames from MQTT; nil when live audio is
 	// not available.
 	Live LiveSink
+	// Attach connects to the supervisor that started the agent (nil, nil
+	// when none did); nil: supervisor.Attach, from the environment.
+	Attach func() (SupervisorConn, error)
 }
 
 // LiveSink takes live-audio frames as they arrive from MQTT. Deliver is
@@ -116,6 +119,8 @@ type Agent struct {
 	starters []func(ctx context.Context, wg *sync.WaitGroup)
 	// done is closed when Run returns.
 	done chan struct{}
+	// ota is the over-the-air updater's part (agent/ota.go).
+	ota *otaPart
 
 	closeOnce sync.Once
 }
@@ -216,6 +221,7 @@ func New(opts Options) (*Agent, error) {
 			a.log.Error("cannot save state", "err", err)
 		}
 	}
+	a.setupOTA()
 	return a, nil
 }
 
@@ -236,6 +242,7 @@ func (a *Agent) openStore() (persisted, []*answer, []error, error) {
 // Close releases what New opened (the journals) when Run is never called;
 // Run closes them itself. Safe to call more than once.
 func (a *Agent) Close() error {
+	a.closeOTA()
 	if a.store == nil {
 		return nil
 	}
@@ -249,7 +256,8 @@ func (a *Agent) applyAuth() {
 	}
 }
 
-// Run serves until ctx ends (nil) or a restart is requested (ErrRestart).
+// Run serves until ctx ends (nil), a restart is requested (ErrRestart) or
+// an installed release asks for the switch (ErrSwitch).
 // It starts the MQTT link and waits for it before returning.
 func (a *Agent) Run(ctx context.Context) error {
 	linkCtx, cancelLink := context.WithCancel(context.WithoutCancel(ctx))
@@ -347,7 +355,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.notify("STOPPING=1")
 	a.shutdown("agent_restarted", playerEvents)
-	return ErrRestart
+	return a.stopError()
 }
 
 // Do runs f on the Run goroutine, which owns the agent's state, and
@@ -376,6 +384,7 @@ func (a *Agent) linkEvent(ev LinkEvent) {
 	switch ev.Kind {
 	case LinkUp:
 		a.fallbackConnected()
+		a.otaConnected()
 		// The broker may have lost the retained documents (restart without
 		// persistence): publish them again on every connect.
 		a.publishState()
