@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/loaxa/loaxa/agent/ladder"
@@ -61,6 +62,9 @@ type otaPart struct {
 	changed chan struct{}
 	switchC chan struct{}
 	status  chan string
+	// running is true while the updater's goroutine runs (set before it
+	// starts): the ota command waits for an answer only then.
+	running atomic.Bool
 
 	// Owned by Run's goroutine.
 	relays      error  // why the relays did not answer at start (nil: they did)
@@ -114,10 +118,18 @@ func (a *Agent) setupOTA() {
 	if why := a.otaWaitsFor(false); why != "" {
 		o.tell(why)
 	}
-	a.addPart(func(ctx context.Context, wg *sync.WaitGroup) {
+	a.addPart(o.start(a))
+}
+
+// start returns the part's starter: the updater's goroutine and the
+// part's own.
+func (o *otaPart) start(a *Agent) func(ctx context.Context, wg *sync.WaitGroup) {
+	return func(ctx context.Context, wg *sync.WaitGroup) {
 		wg.Add(2)
+		o.running.Store(true)
 		go func() {
 			defer wg.Done()
+			defer o.running.Store(false)
 			if err := o.u.Run(ctx); err != nil {
 				a.log.Error("ota updater", "err", err)
 			}
@@ -126,7 +138,7 @@ func (a *Agent) setupOTA() {
 			defer wg.Done()
 			o.loop(ctx, a)
 		}()
-	})
+	}
 }
 
 // loop carries the updater's callbacks to Run and the agent's status to
@@ -372,9 +384,19 @@ func (a *Agent) otaStatus() *ota.Status {
 // and result.reason carries that code alone. A refused manifest changes
 // nothing.
 func (a *Agent) cmdOTA(c *wire.Command) (any, *wire.Error) {
+	var acc ota.Accepted
+	var err error
 	ctx, cancel := context.WithTimeout(context.Background(), otaSubmitWait)
 	defer cancel()
-	acc, err := a.ota.u.Submit(ctx, c.Args)
+	switch {
+	case a.ota.conn == nil:
+		// What the updater would answer, without waiting for it.
+		err = fmt.Errorf("%w: start the agent with `loaxad supervise` (the systemd unit does) to update it over the air", ota.ErrUnsupervised)
+	case !a.ota.running.Load():
+		err = ota.ErrClosed
+	default:
+		acc, err = a.ota.u.Submit(ctx, c.Args)
+	}
 	if err == nil {
 		a.log.Info("release accepted", "version", acc.Version, "state", acc.State, "resumed", acc.Resumed)
 		return acc, nil

@@ -93,12 +93,13 @@ func (f *fakeSupervisor) Close() error {
 
 // otaTestPole is newPole with a supervisor and a hook on the simulated
 // hardware before the agent drives it.
-func otaTestPole(t *testing.T, sup *fakeSupervisor, hw func(*sim.Hardware), withPlayer bool) *testPole {
+func otaTestPole(t *testing.T, sup *fakeSupervisor, hw func(*sim.Hardware), withPlayer bool, keys ...string) *testPole {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Default()
 	cfg.ID = "pole-ota"
 	cfg.DataDir = dir
+	cfg.OTA.Keys = keys
 	clk := clock.NewFake(t0)
 	h, err := sim.NewHardware(filepath.Join(dir, "sim"), cfg.Hardware.Layout, clk)
 	if err != nil {
@@ -130,9 +131,7 @@ func runOTA(t *testing.T, p *testPole) (serve func(until func() bool)) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); p.ota.u.Run(ctx) }()
-	go func() { defer wg.Done(); p.ota.loop(ctx, p.Agent) }()
+	p.ota.start(p.Agent)(ctx, &wg)
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	return func(until func() bool) {
 		t.Helper()
@@ -279,4 +278,47 @@ func TestOTAScheduleHoldsTheSwitch(t *testing.T) {
 	if !p.restart || p.stopError() != ErrSwitch {
 		t.Fatalf("after the programme: restart %v, %v", p.restart, p.stopError())
 	}
+}
+
+func TestOTACommandAccepted(t *testing.T) {
+	key, err := ota.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := otaTestPole(t, newFakeSupervisor(false), nil, false, key.Public().String())
+	// Before the updater runs (a test's pole, or an agent stopping): an
+	// answer at once, not a wait.
+	ack, _ := p.send(t, cmd("u0", "ota", `{}`))
+	if ack.code() != "internal" || !strings.HasPrefix(ack.Error.Message, "closed: ") {
+		t.Fatalf("ota with the updater stopped: %s", ack.raw)
+	}
+	serve := runOTA(t, p)
+	v, _ := ota.ParseVersion("v9.0.0")
+	m := ota.Manifest{Format: ota.ManifestFormat, Version: v, Arch: ota.Arch(), Size: 1 << 20, SHA256: strings.Repeat("ab", 32),
+		URLs: []string{"http://127.0.0.1:1/loaxad"}, Issued: t0.Add(-time.Hour), Expires: t0.Add(time.Hour)}
+	signed := ota.Signed{Manifest: m, Signatures: []ota.Signature{key.Sign(&m)}}
+	raw := string(signed.Marshal())
+	ack, _ = p.send(t, cmd("u1", "ota", raw))
+	if !ack.OK || string(ack.Result) != `{"version":"v9.0.0","state":"verified"}` {
+		t.Fatalf("ota: %s", ack.raw)
+	}
+	if again, _ := p.send(t, cmd("u1", "ota", raw)); again.raw != ack.raw {
+		t.Errorf("a redelivery was answered %s, want the first answer %s", again.raw, ack.raw)
+	}
+	ack, _ = p.send(t, cmd("u2", "ota", raw))
+	if !ack.OK || !strings.Contains(string(ack.Result), `"resumed":true`) {
+		t.Errorf("the same manifest under a new id: %s", ack.raw)
+	}
+	if !p.updating() {
+		t.Error("updating() is false with an update under way")
+	}
+	// The updater's transition is published in the state.
+	serve(func() bool {
+		for _, m := range p.published() {
+			if m.Topic == p.topics.State() && strings.Contains(string(m.Payload), `"target":"v9.0.0"`) {
+				return true
+			}
+		}
+		return false
+	})
 }
