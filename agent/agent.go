@@ -90,9 +90,6 @@ type Agent struct {
 	store    *store
 	fb       fallback
 	restored persisted // the state last saved
-	// unacked are commands handled but not yet acknowledged to the broker:
-	// their effects wait for the store's next sync.
-	unacked    []pendingAck
 	alarms     map[string]wire.Alarm
 	inputs     map[string]bool
 	debounce   map[string]int
@@ -284,7 +281,6 @@ func (a *Agent) Run(ctx context.Context) error {
 		if err := a.Close(); err != nil {
 			a.log.Error("storage: closing", "err", err)
 		}
-		a.releaseAcks(^uint64(0))
 	}()
 	var playerEvents <-chan player.Event
 	if a.player != nil {
@@ -346,9 +342,11 @@ func (a *Agent) Run(ctx context.Context) error {
 			f()
 		case <-a.fb.c:
 			a.fallbackExpired()
-		case g := <-a.storeSynced():
-			a.releaseAcks(g)
 		case err := <-a.storeFailed():
+			if err == nil {
+				a.clear("storage")
+				break
+			}
 			a.log.Error("storage: sync failed", "err", err)
 			a.raise("storage", "cannot write to the data directory: "+err.Error())
 		}

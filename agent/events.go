@@ -26,7 +26,7 @@ func (a *Agent) event(typ string, data map[string]any) {
 		data["folded"] = folded
 	}
 	ev := wire.Event{TS: a.clk.Now().UnixMilli(), Type: typ, Data: data}
-	_, err := a.link.PublishDurable(a.topics.Event(), func(seq uint64) []byte {
+	seq, err := a.link.PublishDurable(a.topics.Event(), func(seq uint64) []byte {
 		ev.Seq = seq
 		b, err := json.Marshal(ev)
 		if err != nil {
@@ -37,7 +37,9 @@ func (a *Agent) event(typ string, data map[string]any) {
 	})
 	if err != nil {
 		a.outboxFailed(err)
+		return
 	}
+	a.log.Debug("event stored", "seq", seq, "type", typ)
 }
 
 // outboxFailed reports that a durable message could not be stored: the

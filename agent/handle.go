@@ -48,12 +48,14 @@ var notYet = []string{"schedule.set", "schedule.get", "schedule.clear", "media.f
 // handle processes one inbound message: every message gets an ack or an
 // event, and nothing in it can crash the agent.
 func (a *Agent) handle(in Inbound) {
-	// Acknowledged to the broker once its effects are safe: at once when
-	// it changed nothing, after the store's next sync otherwise. A power
-	// cut before means a redelivery, which the remembered answers make
-	// harmless when they were saved, and a re-execution when not.
-	changed := false
-	defer func() { a.ackInbound(in.Ack, changed) }()
+	if in.Ack != nil {
+		// Acknowledged to the broker once handled: its effects and its
+		// answer are in the journals (the page cache: a crash of the agent
+		// loses nothing; the store's syncer puts them on flash within
+		// syncEvery). A crash before this point means a redelivery, which
+		// the remembered answers make harmless.
+		defer in.Ack()
+	}
 	if len(in.Payload) == 0 {
 		// An empty message is how MQTT clears a retained one (we do that
 		// ourselves in ignoreRetained); it is not a command.
@@ -113,7 +115,6 @@ func (a *Agent) handle(in Inbound) {
 	var keep *remember
 	if !readOnly(c.Cmd) || signed {
 		keep = &remember{signed: signed, until: until(c, signed, a.maxSkew(), now)}
-		changed = true
 	}
 	a.ack(ack, keep)
 	if f := a.afterAck; f != nil {
@@ -185,51 +186,6 @@ func (a *Agent) ack(ack wire.Ack, keep *remember) {
 	}
 }
 
-// pendingAck is a command's PUBACK waiting for the store.
-type pendingAck struct {
-	gen uint64
-	ack func()
-}
-
-// ackInbound acknowledges a handled message to the broker, at once or once
-// the store has made the change durable.
-func (a *Agent) ackInbound(ack func(), changed bool) {
-	if ack == nil {
-		return
-	}
-	if !changed || a.store == nil {
-		ack()
-		return
-	}
-	g := a.store.pendingGen()
-	if a.store.durable.Load() >= g {
-		ack()
-		return
-	}
-	a.store.touch()
-	a.unacked = append(a.unacked, pendingAck{gen: g, ack: ack})
-}
-
-// releaseAcks acknowledges the commands whose effects are now durable.
-func (a *Agent) releaseAcks(durable uint64) {
-	n := 0
-	for _, p := range a.unacked {
-		if p.gen <= durable {
-			p.ack()
-			n++
-			continue
-		}
-		break
-	}
-	a.unacked = a.unacked[n:]
-}
-
-func (a *Agent) storeSynced() <-chan uint64 {
-	if a.store == nil {
-		return nil
-	}
-	return a.store.synced
-}
 
 func (a *Agent) storeFailed() <-chan error {
 	if a.store == nil {

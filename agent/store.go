@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/loaxa/loaxa/internal/clock"
@@ -25,13 +24,18 @@ import (
 //	outbox/   the durable messages waiting for the broker (see outbox)
 //
 // All three are journals in Deferred mode: the Run goroutine appends (a
-// write into the page cache, which a crash of the process does not lose)
-// and never waits for the disk; the syncer goroutine fsyncs them together,
-// at most every syncEvery, and reports which generation is durable, so a
-// command is acknowledged to the broker (PUBACK) once its effects survive
-// a power cut. Until then the broker keeps it and redelivers it if the
-// pole loses power: at least once, never lost. Read-only commands write
-// nothing at all.
+// write into the page cache, which a crash of the agent does not lose) and
+// never waits for the disk; the syncer goroutine fsyncs them together: at
+// once after a quiet spell, and at most every syncEvery while changes keep
+// coming (group commit). So a change survives a power cut a few
+// milliseconds after it was made, or within syncEvery in a burst, and the
+// SD card sees at most one block write per journal per syncEvery whatever
+// the command rate. Read-only commands write nothing at all.
+//
+// Why not acknowledge a command to the broker only once synced: brokers
+// keep only so many unacknowledged messages in flight to a client
+// (mosquitto: 20), so each burst of changes would wait for a sync every 20
+// commands; the agent acknowledges once the change is appended.
 type store struct {
 	dir     string
 	log     logger
@@ -40,11 +44,8 @@ type store struct {
 	answers *journal.Journal
 	outbox  *journal.Queue
 
-	gen     atomic.Uint64 // bumped by the Run goroutine after appends that matter
-	durable atomic.Uint64 // the generation the last successful sync covered
-	kick    chan struct{}
-	synced  chan uint64 // the newest durable generation (latest wins)
-	failed  chan error  // a sync that failed (latest wins)
+	kick   chan struct{}
+	failed chan error // a sync that failed (latest wins)
 
 	// answerSeqs maps each remembered answer's id to its record's seq, to
 	// find how much of the answers journal can be trimmed. Run goroutine.
@@ -66,14 +67,14 @@ const storeVersion = 2
 
 // syncEvery bounds how often the store fsyncs: one fsync carries every
 // change of the interval (group commit). On an SD card that is one block
-// write per interval whatever the command rate, and it delays a command's
-// PUBACK (not its answer) by at most this much.
-const syncEvery = 100 * time.Millisecond
+// write per journal per interval whatever the command rate; it is also the
+// most a change can wait for the flash in a burst.
+const syncEvery = 500 * time.Millisecond
 
 // Journal sizes: the state journal holds copies of a ~100-byte document
 // and is trimmed to its last one; answers are bounded by their count.
 var (
-	stateJournal   = journal.Options{Deferred: true, SegmentBytes: 16 << 10, MaxBytes: 256 << 10, MaxRecord: 16 << 10}
+	stateJournal   = journal.Options{Deferred: true, SegmentBytes: 256 << 10, MaxBytes: 1 << 20, MaxRecord: 16 << 10}
 	answersJournal = journal.Options{Deferred: true, SegmentBytes: 256 << 10, MaxBytes: 8 << 20, MaxRecord: 4 << 10}
 	outboxJournal  = journal.Options{Deferred: true, SegmentBytes: 256 << 10, MaxBytes: 16 << 20, MaxRecord: 64 << 10}
 )
@@ -94,7 +95,7 @@ const defaultVolume = 60
 // without storage.
 func openStore(dir string, clk clock.Clock, log logger) (s *store, p persisted, ans []*answer, warnings []error, err error) {
 	p = persisted{Version: storeVersion, Zones: map[string]bool{}, Volume: defaultVolume}
-	s = &store{dir: dir, log: log, clk: clk, kick: make(chan struct{}, 1), synced: make(chan uint64, 1),
+	s = &store{dir: dir, log: log, clk: clk, kick: make(chan struct{}, 1),
 		failed: make(chan error, 1), answerSeqs: map[string]uint64{}}
 	if s.state, err = journal.Open(filepath.Join(dir, "state"), stateJournal); err != nil {
 		return nil, p, nil, nil, err
@@ -242,19 +243,13 @@ func (s *store) trimAnswers(live func(id string) bool) {
 	}
 }
 
-// touch marks a change to make durable and wakes the syncer; it returns
-// the generation that covers it.
-func (s *store) touch() uint64 {
-	g := s.gen.Add(1)
+// touch wakes the syncer: a change waits to be made durable.
+func (s *store) touch() {
 	select {
 	case s.kick <- struct{}{}:
 	default:
 	}
-	return g
 }
-
-// pendingGen is the generation the next sync will cover.
-func (s *store) pendingGen() uint64 { return s.gen.Load() }
 
 // run is the syncer goroutine.
 func (s *store) run(ctx context.Context) {
@@ -262,6 +257,14 @@ func (s *store) run(ctx context.Context) {
 	t := s.clk.NewTimer(0)
 	defer t.Stop()
 	last := time.Time{}
+	failing := false
+	report := func(err error) { // latest wins: the Run goroutine wants the news, not the history
+		select {
+		case <-s.failed:
+		default:
+		}
+		s.failed <- err
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -278,21 +281,14 @@ func (s *store) run(ctx context.Context) {
 			}
 		}
 		last = s.clk.Now()
-		g := s.gen.Load()
-		if err := s.sync(); err != nil {
-			select {
-			case <-s.failed:
-			default:
-			}
-			s.failed <- err
-			continue
+		switch err := s.sync(); {
+		case err != nil:
+			failing = true
+			report(err)
+		case failing:
+			failing = false
+			report(nil) // the flash takes writes again
 		}
-		s.durable.Store(g)
-		select {
-		case <-s.synced:
-		default:
-		}
-		s.synced <- g
 	}
 }
 

@@ -51,6 +51,9 @@ type Hardware struct {
 	Amp    Output
 	Inputs map[string]Input
 	Board  Board
+	// Clock reports the system clock's synchronisation; nil when unknown
+	// (then the clock counts as not synchronised).
+	Clock SyncClock
 }
 
 // Halt puts every part into its safe state and returns the first error.

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/loaxa/loaxa/hal"
 )
 
 // board is the simulated single-board computer.
@@ -60,6 +62,39 @@ func (b *board) Reboot() error {
 }
 
 func (b *board) Halt() error { return nil }
+
+// ClockFile is the simulated clock's status under the sim directory:
+// "synced" (also when the file is absent) or "unsynced".
+const ClockFile = "clock"
+
+// ClockStatus reports the simulated clock's synchronisation: DIR/clock
+// holds "synced" or "unsynced" (absent: synced, with a 1 ms error bound).
+// The test machine's own clock stands in for a synchronised one.
+func (b *board) ClockStatus() (hal.ClockStatus, error) {
+	st := hal.ClockStatus{Synced: true, MaxError: time.Millisecond, Source: "sim"}
+	h := b.h
+	if h.dir == "" {
+		return st, nil
+	}
+	data, err := os.ReadFile(filepath.Join(h.dir, ClockFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return st, nil
+	case err != nil:
+		return hal.ClockStatus{Source: "sim"}, fmt.Errorf("sim: read clock status: %w", err)
+	}
+	switch v := strings.TrimSpace(string(data)); v {
+	case "synced", "":
+		return st, nil
+	case "unsynced":
+		return hal.ClockStatus{Source: "sim"}, nil
+	default:
+		if len(v) > 40 {
+			v = v[:40] + "..."
+		}
+		return hal.ClockStatus{Source: "sim"}, fmt.Errorf("sim: %s holds %q, want synced or unsynced", filepath.Join(h.dir, ClockFile), v)
+	}
+}
 
 // SetTemp sets the CPU temperature in degrees Celsius (45.0 at start). A
 // DIR/temp file, when present, takes precedence.

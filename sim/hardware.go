@@ -118,10 +118,12 @@ func NewHardware(dir string, l hal.Layout, clk clock.Clock) (*Hardware, error) {
 		h.latched = doc.Pins
 	}
 
+	b := &board{h: h}
 	h.hw = &hal.Hardware{
 		Zones:  map[string][]hal.Output{},
 		Inputs: map[string]hal.Input{},
-		Board:  &board{h: h},
+		Board:  b,
+		Clock:  b,
 	}
 	for zone, pcs := range l.Zones {
 		for _, pc := range pcs {

@@ -559,3 +559,34 @@ func BenchmarkSetWithDir(b *testing.B) {
 		}
 	}
 }
+
+// The simulated clock is synchronised unless DIR/clock says "unsynced";
+// nonsense in the file is an error (the agent treats that as unsynced).
+func TestSimClockStatus(t *testing.T) {
+	dir := t.TempDir()
+	h, err := NewHardware(dir, poleLayout(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := h.HAL().Clock
+	for _, tc := range []struct {
+		file   string
+		synced bool
+		err    bool
+	}{
+		{"", true, false},
+		{"unsynced\n", false, false},
+		{"synced\n", true, false},
+		{"maybe", false, true},
+	} {
+		if tc.file != "" {
+			if err := os.WriteFile(filepath.Join(dir, ClockFile), []byte(tc.file), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st, err := clk.ClockStatus()
+		if st.Synced != tc.synced || (err != nil) != tc.err || st.Source != "sim" {
+			t.Errorf("clock file %q: %+v, %v", tc.file, st, err)
+		}
+	}
+}

@@ -124,6 +124,7 @@ func Hardware(cfg *config.Config, useSim bool, clk clock.Clock) (hw *hal.Hardwar
 		missing["thermal"] = terr.Error()
 	}
 	hw.Board = b
+	hw.Clock = b
 	return hw, nil, missing, nil
 }
 
