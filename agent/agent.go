@@ -60,6 +60,13 @@ type Options struct {
 	// Attach connects to the supervisor that started the agent (nil, nil
 	// when none did); nil: supervisor.Attach, from the environment.
 	Attach func() (SupervisorConn, error)
+	// Modem is the 4G modem the console's `test modem` reads; nil when the
+	// pole has none (the test then says so).
+	Modem hal.Modem
+	// Pinned are configuration keys set on the command line ("id",
+	// "mqtt.broker"), which override the file at every start: provisioning
+	// refuses other values for them, which the restart would undo.
+	Pinned map[string]string
 }
 
 // LiveSink takes live-audio frames as they arrive from MQTT. Deliver is
@@ -83,13 +90,14 @@ type Agent struct {
 	started time.Time
 
 	// Everything below is owned by the Run goroutine.
-	zones    map[string]bool
-	volume   int
-	answers  *answers
-	limiter  limiter
-	store    *store
-	fb       fallback
-	restored persisted // the state last saved
+	zones      map[string]bool
+	volume     int
+	answers    *answers
+	limiter    limiter
+	store      *store
+	fb         fallback
+	logIdx     logIndex
+	restored   persisted // the state last saved
 	alarms     map[string]wire.Alarm
 	inputs     map[string]bool
 	debounce   map[string]int
@@ -118,6 +126,8 @@ type Agent struct {
 	done chan struct{}
 	// ota is the over-the-air updater's part (agent/ota.go).
 	ota *otaPart
+	// console is the technician console's view of the agent (console.go).
+	console *consoleBackend
 
 	closeOnce sync.Once
 }
@@ -160,6 +170,7 @@ func New(opts Options) (*Agent, error) {
 	a.calls = make(chan func(), 64)
 	a.done = make(chan struct{})
 	a.answers = newAnswers()
+	a.setupConsole()
 	st, ans, warns, err := a.openStore()
 	var durable Durable
 	if a.store != nil {
@@ -182,6 +193,7 @@ func New(opts Options) (*Agent, error) {
 	for _, e := range ans {
 		a.answers.put(e)
 	}
+	a.loadLogIndex()
 	a.applyAuth()
 	if err != nil {
 		a.log.Error("storage", "data_dir", cfg.DataDir, "err", err)

@@ -89,6 +89,9 @@ type Link struct {
 	onLive  func(channel string, payload []byte, at time.Time)
 	// retry cuts a backoff wait short: new settings deserve a try now.
 	retry chan struct{}
+	// lastErr is why the last connection ended or failed ("" before any),
+	// for the console's banner and broker test.
+	lastErr atomic.Pointer[string]
 }
 
 // LinkConfig is what a Link needs to know.
@@ -264,6 +267,24 @@ func (l *Link) SetConfig(cfg LinkConfig) {
 	}
 }
 
+// Retry cuts the backoff wait short: the next connection attempt starts
+// now (a technician testing the broker should not wait a minute).
+func (l *Link) Retry() {
+	select {
+	case l.retry <- struct{}{}:
+	default:
+	}
+}
+
+// LastError says why the last connection ended or could not be made; ""
+// before the first failure. Safe from any goroutine.
+func (l *Link) LastError() string {
+	if p := l.lastErr.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
 func (l *Link) config() LinkConfig {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -345,6 +366,10 @@ func (l *Link) Run(ctx context.Context) error {
 			}
 		}
 		l.out.dropQoS0()
+		if err != nil {
+			msg := err.Error()
+			l.lastErr.Store(&msg)
+		}
 		l.log.Warn("mqtt link down", "brokers", redactAll(l.config().Brokers), "err", err, "retry_ceiling", bo.Ceiling())
 	}
 }

@@ -43,6 +43,9 @@ type store struct {
 	state   *journal.Journal
 	answers *journal.Journal
 	outbox  *journal.Queue
+	// playlog is the playback log (see playlog.go): kept for log.get after
+	// its records were delivered, bounded by dropping its oldest segment.
+	playlog *journal.Journal
 
 	kick   chan struct{}
 	failed chan error // a sync that failed (latest wins)
@@ -77,6 +80,9 @@ var (
 	stateJournal   = journal.Options{Deferred: true, SegmentBytes: 256 << 10, MaxBytes: 1 << 20, MaxRecord: 16 << 10}
 	answersJournal = journal.Options{Deferred: true, SegmentBytes: 256 << 10, MaxBytes: 8 << 20, MaxRecord: 4 << 10}
 	outboxJournal  = journal.Options{Deferred: true, SegmentBytes: 256 << 10, MaxBytes: 16 << 20, MaxRecord: 64 << 10}
+	// The playback log: about 60,000 records of ~300 bytes, months of a
+	// busy pole's broadcasts.
+	playlogJournal = journal.Options{Deferred: true, SegmentBytes: 1 << 20, MaxBytes: 16 << 20, MaxRecord: 16 << 10}
 )
 
 // persisted is what the agent restores at start.
@@ -109,7 +115,13 @@ func openStore(dir string, clk clock.Clock, log logger) (s *store, p persisted, 
 		s.answers.Close()
 		return nil, p, nil, nil, err
 	}
-	for name, st := range map[string]journal.Stats{"state": s.state.Stats(), "answers": s.answers.Stats(), "outbox": s.outbox.Stats().Records} {
+	if s.playlog, err = journal.Open(filepath.Join(dir, "playlog"), playlogJournal); err != nil {
+		s.state.Close()
+		s.answers.Close()
+		s.outbox.Close()
+		return nil, p, nil, nil, err
+	}
+	for name, st := range map[string]journal.Stats{"state": s.state.Stats(), "answers": s.answers.Stats(), "outbox": s.outbox.Stats().Records, "playlog": s.playlog.Stats()} {
 		if st.Damaged() {
 			warnings = append(warnings, fmt.Errorf("the %s journal was damaged (a power cut or a failing SD card): %d torn bytes, %d corrupt segments; what was readable is kept", name, st.TornBytes, st.CorruptSegments))
 		}
@@ -243,6 +255,22 @@ func (s *store) trimAnswers(live func(id string) bool) {
 	}
 }
 
+// appendLog appends a playback record and returns its seq; a full log
+// drops its oldest segment (a bounded history) and tries again.
+func (s *store) appendLog(rec []byte) (uint64, error) {
+	seq, err := s.playlog.Append(rec)
+	if errors.Is(err, journal.ErrFull) {
+		st := s.playlog.Stats()
+		s.playlog.Trim(st.First + max(1, st.Records/8)) // a segment or two
+		seq, err = s.playlog.Append(rec)
+	}
+	if err != nil {
+		return 0, err
+	}
+	s.touch()
+	return seq, nil
+}
+
 // touch wakes the syncer: a change waits to be made durable.
 func (s *store) touch() {
 	select {
@@ -293,7 +321,7 @@ func (s *store) run(ctx context.Context) {
 }
 
 func (s *store) sync() error {
-	return errors.Join(s.state.Sync(), s.answers.Sync(), s.outbox.Sync())
+	return errors.Join(s.state.Sync(), s.answers.Sync(), s.outbox.Sync(), s.playlog.Sync())
 }
 
 // start runs the syncer until close.
@@ -312,7 +340,7 @@ func (s *store) close() error {
 			s.cancel()
 			s.wg.Wait()
 		}
-		err = errors.Join(s.state.Close(), s.answers.Close(), s.outbox.Close())
+		err = errors.Join(s.state.Close(), s.answers.Close(), s.outbox.Close(), s.playlog.Close())
 	})
 	return err
 }

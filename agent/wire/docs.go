@@ -144,3 +144,41 @@ const (
 	EventError           = "error"
 	EventInput           = "input"
 )
+
+// LogRecord is one playback in the playback log: a run of an item on the
+// output (an interrupted item that resumes is a second record), or an
+// item that never played (stopped while queued, its window closed,
+// missed by the schedule). The province's reports are built from these.
+type LogRecord struct {
+	// Seq numbers the log, never reused; no gap unless a record was lost
+	// to damaged storage.
+	Seq uint64 `json:"seq"`
+	// Item is the play item's id (a scheduled occurrence's is
+	// SCHEDULE_ITEM:YYYY-MM-DD); CmdID the play command's, if any.
+	Item         string `json:"item"`
+	CmdID        string `json:"cmd_id,omitempty"`
+	ScheduleItem string `json:"schedule_item,omitempty"`
+	// Source has its credentials and query values hidden.
+	Source   string   `json:"source"`
+	Title    string   `json:"title,omitempty"`
+	Priority string   `json:"priority"`
+	Origin   string   `json:"origin,omitempty"`
+	Zones    []string `json:"zones"`
+	// Volume is the level it played at (0-100).
+	Volume int `json:"volume"`
+	// Scheduled is the schedule's start (ms); Start the actual start of
+	// this run (ms, absent when it never sounded); End when it ended.
+	Scheduled int64 `json:"scheduled,omitempty"`
+	Start     int64 `json:"start,omitempty"`
+	End       int64 `json:"end"`
+	// HeardS is how many seconds of its audio were heard in this run.
+	HeardS float64 `json:"heard_s"`
+	// Result is completed, interrupted, stopped, failed or missed.
+	Result string `json:"result"`
+	// InterruptedBy names what took over (an item id, agent_stopped,
+	// agent_restarted) when Result is interrupted.
+	InterruptedBy string `json:"interrupted_by,omitempty"`
+	Error         string `json:"error,omitempty"`
+	// Resumed: an earlier run of the item was interrupted.
+	Resumed bool `json:"resumed,omitempty"`
+}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -72,23 +71,4 @@ func TestSuperviseInstallsItselfOnABlankDataDir(t *testing.T) {
 	if err != nil || si.Origin != ota.OriginFactory || si.Version != "v9.9.9" {
 		t.Errorf("slot a: %+v, %v", si, err)
 	}
-}
-
-// lockedBuffer takes the supervisor's log and its child's output, written
-// from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
