@@ -310,10 +310,10 @@ func (k *otaKit) killed(t *testing.T) {
 		return err == nil && boot.Trial != nil && boot.Trial.Version == "v1.1.0" && boot.Trial.Starts == 1 && p.agentPID() != 0
 	})
 
-	// 3. A power cut during the trial; the broker comes back.
+	// 3. A power cut during the trial; the broker comes back (and the
+	// test's watcher with it).
 	p.kill()
 	b.Restart()
-	p.watch = b.Subscribe(t, "loaxa/v1/dev/"+p.id+"/#")
 	p.state, p.status = nil, nil
 	p.start()
 	p.await("ota.committed", isEvent("ota.committed", func(d map[string]any) bool { return d["version"] == "v1.1.0" }))
@@ -397,8 +397,10 @@ type otaPole struct {
 	seen    []string // the last messages, for failures
 	offline bool     // an offline status was seen
 	// state and status are the last retained documents seen: a wait for
-	// a state may be satisfied by one that came before it began.
+	// a state may be satisfied by one that came before it began. told are
+	// the events and acks seen, for the same reason.
 	state, status *mqtttest.Message
+	told          []mqtttest.Message
 }
 
 // pole starts a pole installed with loaxad v1.0.0 on a blank data
@@ -417,7 +419,7 @@ func (k *otaKit) poleOn(t *testing.T, b *mqtttest.Broker, id string) *otaPole {
 	p := &otaPole{t: t, id: id, dir: dir, bin: k.old, logs: &lockedBuffer{},
 		args:   []string{"supervise", "--sim", "--config", cfg, "--data-dir", dir},
 		topics: wire.Topics{Root: wire.DefaultRoot, ID: id},
-		watch:  b.Subscribe(t, "loaxa/v1/dev/"+id+"/#"),
+		watch:  watchPole(t, b, id),
 		op:     mqtttest.Client(t, b, "operator-"+id),
 	}
 	p.start()
@@ -425,6 +427,7 @@ func (k *otaKit) poleOn(t *testing.T, b *mqtttest.Broker, id string) *otaPole {
 		p.stop()
 		if t.Failed() {
 			t.Logf("%s: supervisor and agent logs:\n%s", id, p.logs.String())
+			t.Logf("broker log:\n%s", b.Log())
 		}
 	})
 	return p
@@ -459,6 +462,47 @@ func (p *otaPole) stop() {
 		<-p.exited
 	}
 	p.sup = nil
+}
+
+// watchPole subscribes to everything a pole publishes, on a persistent
+// session that reconnects by itself: a watcher that a loaded machine or
+// a restarted broker disconnects for a moment gets what it missed,
+// instead of failing the test for the wrong reason.
+func watchPole(t *testing.T, b *mqtttest.Broker, id string) <-chan mqtttest.Message {
+	t.Helper()
+	ch := make(chan mqtttest.Message, 4096)
+	var mu sync.Mutex // guards closed: no sends once the test is over
+	closed := false
+	handler := func(_ mqtt.Client, m mqtt.Message) {
+		mu.Lock()
+		defer mu.Unlock()
+		if closed {
+			return
+		}
+		select {
+		case ch <- mqtttest.Message{Topic: m.Topic(), Payload: append([]byte(nil), m.Payload()...), Retained: m.Retained(), QoS: m.Qos()}:
+		default:
+			t.Errorf("watcher of %s: more than %d unread messages", id, cap(ch))
+		}
+	}
+	topic := "loaxa/v1/dev/" + id + "/#"
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	opts := mqtttest.ClientOptions(b, "watch-"+id+"-"+hex.EncodeToString(rnd[:])).
+		SetCleanSession(false).SetAutoReconnect(true).SetMaxReconnectInterval(time.Second).
+		SetOrderMatters(true). // in the order the pole published them
+		SetKeepAlive(time.Minute).SetPingTimeout(time.Minute).
+		SetOnConnectHandler(func(c mqtt.Client) { c.Subscribe(topic, 1, handler) })
+	c := mqtt.NewClient(opts)
+	mqtttest.Wait(t, c.Connect(), "connect the watcher of "+id)
+	mqtttest.Wait(t, c.Subscribe(topic, 1, handler), "subscribe to "+topic)
+	t.Cleanup(func() {
+		mu.Lock()
+		closed = true
+		mu.Unlock()
+		c.Disconnect(100)
+	})
+	return ch
 }
 
 // kill cuts the power: SIGKILL to the supervisor, whose agent the
@@ -511,6 +555,11 @@ func (p *otaPole) await(what string, ok func(*otaPole, mqtttest.Message) bool) m
 			return *m
 		}
 	}
+	for _, m := range p.told {
+		if ok(p, m) {
+			return m
+		}
+	}
 	deadline := time.NewTimer(otaWait)
 	defer deadline.Stop()
 	for {
@@ -528,6 +577,8 @@ func (p *otaPole) await(what string, ok func(*otaPole, mqtttest.Message) bool) m
 				}
 			case p.topics.State():
 				p.state = &m
+			case p.topics.Event(), p.topics.Ack():
+				p.told = append(p.told, m)
 			}
 			if ok(p, m) {
 				return m
