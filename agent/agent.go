@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,9 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/loaxa/loaxa/audio"
+	"github.com/loaxa/loaxa/audio/media"
 
 	"github.com/loaxa/loaxa/agent/ladder"
 
@@ -50,7 +54,7 @@ type Options struct {
 	ProcRoot string
 	// Player feeds the audio output; nil when the pole has none (play and
 	// stop then answer unsupported). Run runs it.
-	Player *player.Player
+	Player Player
 	// OpenSource opens play sources (streams, media files, live channels,
 	// tones) in the player's format.
 	OpenSource SourceOpener
@@ -67,6 +71,27 @@ type Options struct {
 	// "mqtt.broker"), which override the file at every start: provisioning
 	// refuses other values for them, which the restart would undo.
 	Pinned map[string]string
+	// Device reports the health of the audio output device (audio/guard);
+	// nil when nothing watches it. See agent/device.go.
+	Device DeviceHealth
+}
+
+// Player feeds the audio output (audio/player.Player on a pole): the
+// agent hands it items and fades, and it reports what it did on Events.
+type Player interface {
+	Format() audio.Format
+	Events() <-chan player.Event
+	Run(ctx context.Context) error
+	Play(it player.Item)
+	Stop(id string, fade time.Duration)
+	Mute(fade time.Duration)
+	Unmute(fade time.Duration)
+	SetGain(g float64)
+	KeepAlive(on bool)
+	// Level is the RMS level of the last block written, in dBFS.
+	Level() float64
+	// Underruns counts the gaps a listener heard.
+	Underruns() uint64
 }
 
 // LiveSink takes live-audio frames as they arrive from MQTT. Deliver is
@@ -96,14 +121,17 @@ type Agent struct {
 	limiter    limiter
 	store      *store
 	fb         fallback
+	sch        sched
+	media      *media.Fetcher
 	logIdx     logIndex
-	restored   persisted // the state last saved
+	onAir      *wire.LogRecord // the run on the output, as the log will record it
+	restored   persisted       // the state last saved
 	alarms     map[string]wire.Alarm
 	inputs     map[string]bool
 	debounce   map[string]int
 	cmdKey     []byte
 	restart    bool
-	player     *player.Player
+	player     Player
 	afterAck   func() // runs once the current command's ack is queued
 	teleTicker clock.Ticker
 
@@ -126,6 +154,10 @@ type Agent struct {
 	done chan struct{}
 	// ota is the over-the-air updater's part (agent/ota.go).
 	ota *otaPart
+	// runCtx ends when Run does; bg waits for the one-off background tasks
+	// (background) before Run returns.
+	runCtx context.Context
+	bg     sync.WaitGroup
 	// console is the technician console's view of the agent (console.go).
 	console *consoleBackend
 
@@ -205,6 +237,9 @@ func New(opts Options) (*Agent, error) {
 	}
 	a.volume = st.Volume
 	a.restored = st
+	a.setupMedia()
+	a.setupSchedule(st.Schedule)
+	a.closeCutRun(st.OnAir)
 	for part, why := range opts.Missing {
 		a.raise("hardware", part+": "+why)
 	}
@@ -221,6 +256,7 @@ func New(opts Options) (*Agent, error) {
 		}
 		a.zones[z] = on
 	}
+	a.setupDevice()
 	a.queue = ladder.NewQueue(cfg.Audio.QueueMax)
 	a.seq = ladder.NewSequencer(a.timings(), a.zones, a.zones)
 	a.readInputs(true)
@@ -252,6 +288,9 @@ func (a *Agent) openStore() (persisted, []*answer, []error, error) {
 // Run closes them itself. Safe to call more than once.
 func (a *Agent) Close() error {
 	a.closeOTA()
+	if a.media != nil {
+		a.media.Close()
+	}
 	if a.store == nil {
 		return nil
 	}
@@ -280,6 +319,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.store.start()
 	}
 	partsCtx, cancelParts := context.WithCancel(context.WithoutCancel(ctx))
+	a.runCtx = partsCtx
 	for _, start := range a.starters {
 		start(partsCtx, &wg)
 	}
@@ -288,6 +328,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		cancelParts()
 		cancelLink()
 		wg.Wait()
+		a.bg.Wait()
 		// Last: the link has delivered what it could; what it could not
 		// stays in the outbox for the next run.
 		if err := a.Close(); err != nil {
@@ -314,6 +355,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer watchdog.Stop()
 
 	a.startFallback()
+	a.scheduleDecide()
+	a.refreshMedia()
 	a.notify("READY=1")
 	a.event(wire.EventStarted, map[string]any{"version": a.opts.Version, "power_on": a.cfg.PowerOn, "zones": maps.Clone(a.zones)})
 	a.publishState()
@@ -354,6 +397,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			f()
 		case <-a.fb.c:
 			a.fallbackExpired()
+		case <-a.sch.c:
+			a.scheduleDecide()
 		case err := <-a.storeFailed():
 			if err == nil {
 				a.clear("storage")
@@ -381,6 +426,20 @@ func (a *Agent) Do(ctx context.Context, f func()) bool {
 	case <-a.done:
 		return false
 	}
+}
+
+// background runs a one-off task off the Run goroutine (a reboot command,
+// say); it gets a context that ends with Run, and Run waits for it.
+func (a *Agent) background(f func(ctx context.Context)) {
+	ctx := a.runCtx
+	if ctx == nil {
+		ctx = context.Background() // not running (tests that drive by hand)
+	}
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		f(ctx)
+	}()
 }
 
 // addPart registers a part's goroutines, started when Run starts and
@@ -427,16 +486,27 @@ func (a *Agent) persist() error {
 	if a.store == nil {
 		return errors.New("the data directory cannot be written (see the storage alarm)")
 	}
-	p := persisted{Zones: a.zones, Volume: a.volume}
-	if maps.Equal(p.Zones, a.restored.Zones) && p.Volume == a.restored.Volume {
+	p := persisted{Zones: a.zones, Volume: a.volume, OnAir: a.onAir}
+	if a.sch.tr != nil {
+		st := a.sch.tr.State()
+		p.Schedule = &st
+	}
+	if maps.Equal(p.Zones, a.restored.Zones) && p.Volume == a.restored.Volume && jsonSame(p.Schedule, a.restored.Schedule) && jsonSame(p.OnAir, a.restored.OnAir) {
 		return nil // written only when it changes
 	}
 	if err := a.store.saveState(p); err != nil {
 		a.raise("storage", "cannot save the state: "+err.Error())
 		return err
 	}
-	a.restored = persisted{Zones: maps.Clone(p.Zones), Volume: p.Volume}
+	a.restored = persisted{Zones: maps.Clone(p.Zones), Volume: p.Volume, Schedule: p.Schedule, OnAir: p.OnAir}
 	return nil
+}
+
+// jsonSame reports whether two values encode alike.
+func jsonSame(x, y any) bool {
+	a, _ := json.Marshal(x)
+	b, _ := json.Marshal(y)
+	return bytes.Equal(a, b)
 }
 
 func (a *Agent) publishState() {

@@ -77,7 +77,7 @@ func simAudio(t testing.TB) func(*config.Config) (*player.Player, agent.SourceOp
 		if err != nil {
 			t.Fatal(err)
 		}
-		return pl, daemon.Opener(cfg, nil, clock.Real{}, log)
+		return pl, daemon.Opener(cfg, nil, clock.Real{}, log, nil)
 	}
 }
 
@@ -220,7 +220,9 @@ func TestE2EBadBrokerSettingsFallBackToTheLastGoodOnes(t *testing.T) {
 	// offline status may come out ahead of the ack that preceded it.
 	untilAll(t, watch, ackFor(topics, "r"), statusIs(topics.Status(), false, 1))
 	// Back, on the old broker, saying why.
-	until(t, watch, "online again", statusIs(topics.Status(), true, 2))
+	// mqtt.fallback_after_s (10 s), then a reconnect: a failure bound of a
+	// minute, for a loaded machine.
+	untilWithin(t, watch, "online again", time.Minute, statusIs(topics.Status(), true, 2))
 	st := decode[wire.State](t, until(t, watch, "state with the alarm", func(m mqtttest.Message) bool {
 		return m.Topic == topics.State() && strings.Contains(string(m.Payload), "mqtt.fallback")
 	}))

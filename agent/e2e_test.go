@@ -25,6 +25,7 @@ import (
 	"github.com/loaxa/loaxa/internal/clock"
 	"github.com/loaxa/loaxa/internal/mqtttest"
 	"github.com/loaxa/loaxa/internal/testbin"
+	"github.com/loaxa/loaxa/internal/testenv"
 	"github.com/loaxa/loaxa/sim"
 )
 
@@ -101,7 +102,14 @@ func (p *pole) stop() {
 // "sent, but not as expected".
 func until(t *testing.T, ch <-chan mqtttest.Message, what string, ok func(mqtttest.Message) bool) mqtttest.Message {
 	t.Helper()
-	deadline := time.After(2 * mqtttest.WaitTimeout)
+	return untilWithin(t, ch, what, 2*mqtttest.WaitTimeout, ok)
+}
+
+// untilWithin is until with its own bound, for what takes long by design
+// (a fallback after mqtt.fallback_after_s, say).
+func untilWithin(t *testing.T, ch <-chan mqtttest.Message, what string, d time.Duration, ok func(mqtttest.Message) bool) mqtttest.Message {
+	t.Helper()
+	deadline := time.After(d)
 	var skipped []string
 	for {
 		select {
@@ -329,6 +337,7 @@ func runLoaxadEnv(t testing.TB, env []string, args ...string) *exec.Cmd {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, args...)
+	testenv.DieWithTest(cmd) // even when the test binary is killed
 	cmd.Env = append(os.Environ(), env...)
 	var logs bytes.Buffer
 	cmd.Stderr = &logs

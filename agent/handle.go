@@ -24,18 +24,22 @@ type command struct {
 
 // handlers are the commands this firmware executes.
 var handlers = map[string]command{
-	"ping":       {(*Agent).cmdPing, true},
-	"status":     {(*Agent).cmdStatus, true},
-	"config.get": {(*Agent).cmdConfigGet, true},
-	"log.get":    {(*Agent).cmdLogGet, true},
-	"zones":      {run: (*Agent).cmdZones},
-	"volume":     {run: (*Agent).cmdVolume},
-	"config.set": {run: (*Agent).cmdConfigSet},
-	"restart":    {run: (*Agent).cmdRestart},
-	"reboot":     {run: (*Agent).cmdReboot},
-	"play":       {run: (*Agent).cmdPlay},
-	"stop":       {run: (*Agent).cmdStop},
-	"ota":        {run: (*Agent).cmdOTA},
+	"ping":           {(*Agent).cmdPing, true},
+	"status":         {(*Agent).cmdStatus, true},
+	"config.get":     {(*Agent).cmdConfigGet, true},
+	"log.get":        {(*Agent).cmdLogGet, true},
+	"schedule.get":   {(*Agent).cmdScheduleGet, true},
+	"schedule.set":   {run: (*Agent).cmdScheduleSet},
+	"schedule.clear": {run: (*Agent).cmdScheduleClear},
+	"media.fetch":    {run: (*Agent).cmdMediaFetch},
+	"zones":          {run: (*Agent).cmdZones},
+	"volume":         {run: (*Agent).cmdVolume},
+	"config.set":     {run: (*Agent).cmdConfigSet},
+	"restart":        {run: (*Agent).cmdRestart},
+	"reboot":         {run: (*Agent).cmdReboot},
+	"play":           {run: (*Agent).cmdPlay},
+	"stop":           {run: (*Agent).cmdStop},
+	"ota":            {run: (*Agent).cmdOTA},
 }
 
 // readOnly reports whether a command changes nothing.
@@ -43,7 +47,7 @@ func readOnly(cmd string) bool { return handlers[cmd].readOnly }
 
 // notYet are commands of protocol v1 that this firmware version does not
 // execute yet; they are answered "unsupported", not "unknown_command".
-var notYet = []string{"schedule.set", "schedule.get", "schedule.clear", "media.fetch"}
+var notYet = []string{}
 
 // handle processes one inbound message: every message gets an ack or an
 // event, and nothing in it can crash the agent.

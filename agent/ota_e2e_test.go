@@ -33,6 +33,7 @@ import (
 	"github.com/loaxa/loaxa/agent/wire"
 	"github.com/loaxa/loaxa/internal/mqtttest"
 	"github.com/loaxa/loaxa/internal/testbin"
+	"github.com/loaxa/loaxa/internal/testenv"
 	"github.com/loaxa/loaxa/ota"
 	"github.com/loaxa/loaxa/ota/supervisor"
 )
@@ -391,7 +392,7 @@ type otaPole struct {
 	topics  wire.Topics
 	watch   <-chan mqtttest.Message
 	op      mqtt.Client
-	logs    *lockedBuffer
+	logs    *testenv.Buffer
 	sup     *exec.Cmd
 	exited  chan struct{}
 	seen    []string // the last messages, for failures
@@ -416,7 +417,7 @@ func (k *otaKit) poleOn(t *testing.T, b *mqtttest.Broker, id string) *otaPole {
 	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := &otaPole{t: t, id: id, dir: dir, bin: k.old, logs: &lockedBuffer{},
+	p := &otaPole{t: t, id: id, dir: dir, bin: k.old, logs: &testenv.Buffer{},
 		args:   []string{"supervise", "--sim", "--config", cfg, "--data-dir", dir},
 		topics: wire.Topics{Root: wire.DefaultRoot, ID: id},
 		watch:  watchPole(t, b, id),
@@ -834,22 +835,4 @@ func (w *countingWriter) wait() {
 	case <-w.ctx.Done():
 		panic(http.ErrAbortHandler)
 	}
-}
-
-// lockedBuffer collects the output of processes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

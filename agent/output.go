@@ -150,6 +150,12 @@ func (a *Agent) startPlayer(it *ladder.Item) {
 	if it.Duration > 0 {
 		limit = max(1, int64(it.Duration.Seconds()*float64(f.Rate))*int64(f.Channels)-it.Played)
 	}
+	if !it.EndBy.IsZero() {
+		left := max(1, int64(it.EndBy.Sub(a.clk.Now()).Seconds()*float64(f.Rate))*int64(f.Channels))
+		if limit == 0 || left < limit {
+			limit = left
+		}
+	}
 	skip := int64(0)
 	if it.Played > 0 && isSeekable(it.Source) {
 		skip = it.Played
@@ -217,6 +223,7 @@ func (a *Agent) playerEvent(ev player.Event) {
 	switch ev.Kind {
 	case player.Started:
 		if a.seq.PlayerStarted(ev.At, ev.ID) {
+			a.runStarted(a.seq.Item())
 			a.publishState()
 		}
 	case player.Ended:

@@ -82,6 +82,49 @@ func (a *Agent) logPlay(it *ladder.Item, reason string, heard int64, err error) 
 		r.Error = err.Error()
 	}
 	a.appendLog(r)
+	if a.onAir != nil && a.onAir.Item == it.ID {
+		a.onAir = nil
+		if err := a.persist(); err != nil {
+			a.log.Error("cannot save the state", "err", err)
+		}
+	}
+	if it.ScheduleItem != "" && reason != "interrupted" {
+		a.scheduleEnded(it.ID)
+	}
+}
+
+// runStarted saves the record of a run as it starts, so that a crash or
+// a power cut during it does not lose it from the log.
+func (a *Agent) runStarted(it *ladder.Item) {
+	r := wire.LogRecord{
+		Item: it.ID, CmdID: it.CmdID, ScheduleItem: it.ScheduleItem,
+		Source: redact.URL(it.Source), Title: it.Title, Priority: it.Level.String(), Origin: it.Origin,
+		Zones: it.Zones, Volume: a.itemVolume(it), Start: it.LastRun.UnixMilli(), Resumed: it.Resumes > 0,
+	}
+	if !it.Scheduled.IsZero() {
+		r.Scheduled = it.Scheduled.UnixMilli()
+	}
+	a.onAir = &r
+	if err := a.persist(); err != nil {
+		a.log.Error("cannot save the run on air", "err", err)
+	}
+}
+
+// closeCutRun logs, at start, the run the last agent could not close: it
+// ended at the latest now, for an unknown part of which it was heard.
+func (a *Agent) closeCutRun(r *wire.LogRecord) {
+	if r == nil {
+		return
+	}
+	r.End = a.clk.Now().UnixMilli()
+	r.Result = "interrupted"
+	r.InterruptedBy = "agent_lost"
+	r.Error = "the agent stopped without closing this run (a power cut or a crash): it sounded for an unknown part of start..end"
+	a.appendLog(*r)
+	a.onAir = nil
+	if err := a.persist(); err != nil {
+		a.log.Error("cannot save the state", "err", err)
+	}
 }
 
 // logMissed records a scheduled occurrence that never played.

@@ -12,6 +12,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/loaxa/loaxa/agent/wire"
+
+	"github.com/loaxa/loaxa/agent/schedule"
+
 	"github.com/loaxa/loaxa/internal/clock"
 	"github.com/loaxa/loaxa/internal/journal"
 )
@@ -90,6 +94,13 @@ type persisted struct {
 	Version int             `json:"version"`
 	Zones   map[string]bool `json:"zones"`
 	Volume  int             `json:"volume"`
+	// Schedule is the broadcast schedule's memory of which occurrences
+	// were started, ended or missed.
+	Schedule *schedule.State `json:"schedule,omitempty"`
+	// OnAir is the playback log's record of the run on the output, saved
+	// when it starts: a run that a crash or a power cut cut short is still
+	// logged at the next start.
+	OnAir *wire.LogRecord `json:"on_air,omitempty"`
 }
 
 // defaultVolume is the master volume of a new pole.

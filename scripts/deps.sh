@@ -45,6 +45,9 @@ BASE_PKGS=(
 	portaudio19-dev libmpg123-dev libopus-dev libopusfile-dev
 	mosquitto mosquitto-clients
 	socat sox ffmpeg espeak-ng alsa-utils
+	# jackd2: its dummy driver is a sound card paced in real time that a
+	# test can stop mid-play (a wedged or unplugged USB card).
+	jackd2
 )
 
 # FOREIGN_ARCHES are the Raspberry Pi OS architectures: 64-bit (Pi 3/4/5,

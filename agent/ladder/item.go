@@ -85,6 +85,10 @@ type Item struct {
 	// broadcast schedule: its schedule item id and its window's start.
 	ScheduleItem string
 	Scheduled    time.Time
+	// EndBy cuts the item at that time whatever is left of it: a
+	// scheduled occurrence ends with its slot, also when an interruption
+	// made it resume late. Zero: no cut.
+	EndBy time.Time
 	// InterruptedBy names what took the output from it last (an item id,
 	// or why the agent stopped).
 	InterruptedBy string

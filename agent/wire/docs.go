@@ -33,8 +33,32 @@ type Playing struct {
 
 // ScheduleInfo is the schedule part of the state.
 type ScheduleInfo struct {
+	// Version is the schedule's version, "" when there is none.
 	Version string `json:"version"`
-	Next    *int64 `json:"next"`
+	// Clock is "synced" or "unsynced": nothing scheduled starts while the
+	// clock is not synchronised (commanded playback still works).
+	Clock string `json:"clock"`
+	// Next is when the next occurrence starts (ms), null when nothing is
+	// scheduled again or the clock is not synchronised; NextItem is its
+	// schedule item id.
+	Next     *int64 `json:"next"`
+	NextItem string `json:"next_item,omitempty"`
+	// Items counts the schedule's items.
+	Items int `json:"items"`
+}
+
+// MediaInfo is the media cache's use in the state.
+type MediaInfo struct {
+	UsedBytes    int64 `json:"used_bytes"`
+	QuotaBytes   int64 `json:"quota_bytes"`
+	Files        int   `json:"files"`
+	PartialBytes int64 `json:"partial_bytes"`
+	Fetching     int   `json:"fetching"`
+	Queued       int   `json:"queued"`
+	// Missing are files the schedule needs that are not cached (at most
+	// ten); MissingCount counts them all.
+	Missing      []string `json:"missing,omitempty"`
+	MissingCount int      `json:"missing_count"`
 }
 
 // Alarm is an active alarm in the state.
@@ -58,6 +82,7 @@ type State struct {
 	Queue      []Playing       `json:"queue"`
 	Queued     int             `json:"queued"`
 	Schedule   ScheduleInfo    `json:"schedule"`
+	Media      *MediaInfo      `json:"media,omitempty"`
 	ConfigHash string          `json:"config_hash"`
 	Alarms     []Alarm         `json:"alarms"`
 	Groups     []string        `json:"groups"`

@@ -207,20 +207,26 @@ func Main(ctx context.Context, args []string, version string, stdout, stderr io.
 			a.Report("live."+string(e.Kind), data)
 		}
 	}
-	parts, audioMissing, err := Audio(cfg, f.Sim, clk, log, onLive)
+	touch := func(name string) {
+		if a := agentRef.Load(); a != nil {
+			a.TouchMedia(name)
+		}
+	}
+	parts, audioMissing, err := Audio(cfg, f.Sim, clk, log, onLive, touch)
 	if err != nil {
 		return fail("audio", err)
 	}
 	if audioMissing != "" {
 		missing["audio"] = audioMissing
 	}
-	var pl *player.Player
+	var pl agent.Player // nil (not a nil *player.Player) when the pole has no output
 	if parts.Sink != nil {
 		defer parts.Sink.Close()
-		pl, err = player.New(player.Options{Sink: parts.Sink, Clock: clk, Log: log.With("component", "player")})
+		p, err := player.New(player.Options{Sink: parts.Sink, Clock: clk, Log: log.With("component", "player")})
 		if err != nil {
 			return fail("audio player", err)
 		}
+		pl = p
 	}
 	var liveSink agent.LiveSink
 	if parts.Hub != nil {
@@ -230,6 +236,7 @@ func Main(ctx context.Context, args []string, version string, stdout, stderr io.
 		Player:      pl,
 		OpenSource:  parts.Open,
 		Live:        liveSink,
+		Device:      parts.Device,
 		Config:      cfg,
 		ConfigPath:  cfgPath,
 		Hardware:    hw,

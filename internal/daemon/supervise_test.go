@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loaxa/loaxa/internal/testenv"
 	"github.com/loaxa/loaxa/ota"
 	"github.com/loaxa/loaxa/ota/supervisor"
 )
@@ -40,7 +41,7 @@ func TestSuperviseInstallsItselfOnABlankDataDir(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	out := &lockedBuffer{}
+	out := &testenv.Buffer{}
 	args := []string{"--config", cfg, "--data-dir", dir}
 	go func() { done <- Supervise(ctx, args, "v9.9.9", self, out, out) }()
 	var started []byte
