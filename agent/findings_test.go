@@ -3,8 +3,10 @@ package agent
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/loaxa/loaxa/agent/config"
 )
@@ -36,6 +38,53 @@ func TestKeysReadAtStartAreListedAsRestartRequired(t *testing.T) {
 	}
 	if p.Agent.cfg.Audio.FadeMS != 40 {
 		t.Error("audio.fade_ms was not applied at once")
+	}
+}
+
+// The media, modem, watchdog and health keys are read at start too; a
+// hand-kept list of such keys forgot them, so config.set answered
+// restart_required [] and the old values stayed in force unannounced.
+func TestEveryKeyNotAppliedAtOnceIsListedAsRestartRequired(t *testing.T) {
+	p := newPole(t, "", nil)
+	ack, _ := p.send(t, cmd("k", "config.set", `{"values":{"media.quota_mb":64,"media.lead_h":12,"modem.weak_rsrp_dbm":-105,"health.temp_warning_c":70,"log_level":"debug"}}`))
+	var res struct {
+		RestartRequired []string `json:"restart_required"`
+	}
+	json.Unmarshal(ack.Result, &res)
+	for _, k := range []string{"media.quota_mb", "media.lead_h", "modem.weak_rsrp_dbm", "health.temp_warning_c"} {
+		if !slices.Contains(res.RestartRequired, k) {
+			t.Errorf("%s is not in restart_required although the running agent keeps the old value; ack %s", k, ack.raw)
+		}
+	}
+	if slices.Contains(res.RestartRequired, "log_level") {
+		t.Errorf("log_level applies at once but is listed as restart_required: %s", ack.raw)
+	}
+	// config.get says the same afterwards.
+	get, _ := p.send(t, cmd("g", "config.get", ""))
+	if !strings.Contains(get.raw, `"media.quota_mb"`) || !strings.Contains(get.raw, "restart_required") {
+		t.Errorf("config.get: %s", get.raw)
+	}
+}
+
+// A QoS 1 redelivery of a command with a ttl can arrive after ts+ttl (the
+// pole was offline meanwhile). It was answered "expired" although the
+// command had run: its id was forgotten at ts+ttl. It must be answered
+// with the first ack, and not run again.
+func TestLateRedeliveryOfACommandWithATTLGetsItsFirstAck(t *testing.T) {
+	p := newPole(t, "", nil)
+	on := `{"id":"c-ttl","cmd":"zones","args":{"on":["z1"]},"ts":` + fmt.Sprint(t0.UnixMilli()) + `,"ttl":30000}`
+	first, _ := p.send(t, on)
+	if !first.OK {
+		t.Fatal(first.raw)
+	}
+	p.send(t, cmd("off", "zones", `{"off":["z1"]}`))
+	p.clk.Advance(10 * time.Minute)
+	again, _ := p.send(t, on)
+	if again.raw != first.raw {
+		t.Errorf("late redelivery answered %s, want the first ack %s", again.raw, first.raw)
+	}
+	if p.level(t, "GPIO17") {
+		t.Error("the late redelivery switched z1 on again")
 	}
 }
 
