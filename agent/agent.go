@@ -61,6 +61,9 @@ type Options struct {
 	// Live receives live-audio frames from MQTT; nil when live audio is
 	// not available.
 	Live LiveSink
+	// Attach connects to the supervisor that started the agent (nil, nil
+	// when none did); nil: supervisor.Attach, from the environment.
+	Attach func() (SupervisorConn, error)
 	// Modem is the 4G modem the console's `test modem` reads; nil when the
 	// pole has none (the test then says so).
 	Modem hal.Modem
@@ -151,6 +154,8 @@ type Agent struct {
 	starters []func(ctx context.Context, wg *sync.WaitGroup)
 	// done is closed when Run returns.
 	done chan struct{}
+	// ota is the over-the-air updater's part (agent/ota.go).
+	ota *otaPart
 	// runCtx ends when Run does; bg waits for the one-off background tasks
 	// (background) before Run returns.
 	runCtx context.Context
@@ -263,6 +268,7 @@ func New(opts Options) (*Agent, error) {
 			a.log.Error("cannot save state", "err", err)
 		}
 	}
+	a.setupOTA()
 	return a, nil
 }
 
@@ -283,6 +289,7 @@ func (a *Agent) openStore() (persisted, []*answer, []error, error) {
 // Close releases what New opened (the journals) when Run is never called;
 // Run closes them itself. Safe to call more than once.
 func (a *Agent) Close() error {
+	a.closeOTA()
 	if a.media != nil {
 		a.media.Close()
 	}
@@ -299,7 +306,8 @@ func (a *Agent) applyAuth() {
 	}
 }
 
-// Run serves until ctx ends (nil) or a restart is requested (ErrRestart).
+// Run serves until ctx ends (nil), a restart is requested (ErrRestart) or
+// an installed release asks for the switch (ErrSwitch).
 // It starts the MQTT link and waits for it before returning.
 func (a *Agent) Run(ctx context.Context) error {
 	linkCtx, cancelLink := context.WithCancel(context.WithoutCancel(ctx))
@@ -404,7 +412,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.notify("STOPPING=1")
 	a.shutdown("agent_restarted", playerEvents)
-	return ErrRestart
+	return a.stopError()
 }
 
 // Do runs f on the Run goroutine, which owns the agent's state, and
@@ -447,6 +455,7 @@ func (a *Agent) linkEvent(ev LinkEvent) {
 	switch ev.Kind {
 	case LinkUp:
 		a.fallbackConnected()
+		a.otaConnected()
 		// The broker may have lost the retained documents (restart without
 		// persistence): publish them again on every connect.
 		a.publishState()

@@ -39,6 +39,7 @@ func (a *Agent) state() wire.State {
 		Groups:     a.cfg.AllGroups(),
 		Inputs:     maps.Clone(a.inputs),
 		Hardware:   missing,
+		OTA:        a.otaStatus(),
 	}
 }
 

@@ -39,6 +39,7 @@ var handlers = map[string]command{
 	"reboot":         {run: (*Agent).cmdReboot},
 	"play":           {run: (*Agent).cmdPlay},
 	"stop":           {run: (*Agent).cmdStop},
+	"ota":            {run: (*Agent).cmdOTA},
 }
 
 // readOnly reports whether a command changes nothing.
@@ -46,7 +47,7 @@ func readOnly(cmd string) bool { return handlers[cmd].readOnly }
 
 // notYet are commands of protocol v1 that this firmware version does not
 // execute yet; they are answered "unsupported", not "unknown_command".
-var notYet = []string{"ota"}
+var notYet = []string{}
 
 // handle processes one inbound message: every message gets an ack or an
 // event, and nothing in it can crash the agent.

@@ -72,6 +72,7 @@ func (a *Agent) apply(fx []ladder.Effect) {
 			panic(fmt.Sprintf("agent: unknown effect %T", e))
 		}
 	}
+	a.otaSyncBusy()
 }
 
 func (a *Agent) stopHold() {

@@ -1,5 +1,7 @@
 package wire
 
+import "github.com/loaxa/loaxa/ota"
+
 // Status is the retained document on dev/{id}/status. The MQTT will carries
 // the same document with Online false and the same Session, so an operator
 // can pair every "offline" with the "online" it ends.
@@ -87,6 +89,9 @@ type State struct {
 	Inputs     map[string]bool `json:"inputs"`
 	// Hardware lists parts that are missing or failed (degraded mode).
 	Hardware map[string]string `json:"hardware,omitempty"`
+	// OTA is where over-the-air updates stand: the running version and
+	// slot, the other slot, the update's state (docs/ota.md).
+	OTA *ota.Status `json:"ota,omitempty"`
 }
 
 // MQTTCounters are the link counters in telemetry.
