@@ -34,6 +34,8 @@ type playArgs struct {
 	Replace   bool     `json:"replace"`
 	Chime     *bool    `json:"chime"`
 	Item      string   `json:"item"`
+	// Sync plays a live item in step with the other poles (live.go).
+	Sync *bool `json:"sync"`
 }
 
 // cmdPlay validates a play request and hands it to the ladder.
@@ -108,6 +110,10 @@ func (a *Agent) playItem(cmdID string, args playArgs) (*ladder.Item, *wire.Error
 			return nil, wire.Errf(wire.CodeBadArgs, `"zones" is empty: give at least one zone, or leave it out for all`)
 		}
 	}
+	if _, live := liveChannel(it.Source); args.Sync != nil && *args.Sync && !live {
+		return nil, wire.Errf(wire.CodeBadArgs, `"sync" applies to live:CHANNEL sources only; %q is not one`, truncate(args.Source, 80))
+	}
+	a.decideSync(it, args.Sync)
 	it.Chime = slices.Contains(a.cfg.Audio.Chime, it.Level.String())
 	if args.Chime != nil {
 		it.Chime = *args.Chime
@@ -129,7 +135,13 @@ func (a *Agent) playItem(cmdID string, args playArgs) (*ladder.Item, *wire.Error
 func (a *Agent) offer(it *ladder.Item, replace bool) (any, *wire.Error) {
 	now := a.clk.Now()
 	cur := a.seq.Item()
-	switch a.queue.Offer(it, replace, cur, a.seq.Leaving()) {
+	res := a.queue.Offer(it, replace, cur, a.seq.Leaving())
+	if res != ladder.Refused && res != ladder.Full {
+		// Accepted: its jitter buffer takes frames from now on.
+		a.openLive(it)
+		a.syncEvent(it)
+	}
+	switch res {
 	case ladder.Refused:
 		return nil, &wire.Error{Code: wire.CodeBusy,
 			Message: fmt.Sprintf("%s is playing at priority %s; a %s item needs \"until\" to wait for it", cur.ID, cur.Level, it.Level),

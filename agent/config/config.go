@@ -191,6 +191,16 @@ type Audio struct {
 	ChimeSource string `toml:"chime_source" json:"chime_source"`
 	// LiveTargetMS is the jitter-buffer target of live audio.
 	LiveTargetMS int `toml:"live_target_ms" json:"live_target_ms"`
+	// SyncDelayMS is D of synchronised live play-out: every pole plays
+	// the sample captured at T at T + D.
+	SyncDelayMS int `toml:"sync_delay_ms" json:"sync_delay_ms"`
+	// SyncMaxErrorMS is the largest clock error (as the kernel estimates
+	// it) under which a pole still plays in step; above it, or with an
+	// unsynchronised clock, it falls back to plain play-out.
+	SyncMaxErrorMS int `toml:"sync_max_error_ms" json:"sync_max_error_ms"`
+	// SyncChannels are the live channels played in step unless a play
+	// says "sync": false.
+	SyncChannels []string `toml:"sync_channels" json:"sync_channels"`
 	// StreamConnectS and StreamStallS bound network streams.
 	StreamConnectS int `toml:"stream_connect_s" json:"stream_connect_s"`
 	StreamStallS   int `toml:"stream_stall_s" json:"stream_stall_s"`
@@ -226,6 +236,7 @@ func Default() *Config {
 			Rate: 48000, Channels: 2, BufferMS: 40, EmergencyMinVolume: 80,
 			AmpWarmupMS: 500, RelaySettleMS: 50, FadeMS: 30, AmpHoldS: 30,
 			Chime: []string{"priority", "emergency"}, LiveTargetMS: 200,
+			SyncDelayMS: 400, SyncMaxErrorMS: 50, SyncChannels: []string{},
 			StreamConnectS: 10, StreamStallS: 15, QueueMax: 64,
 		},
 		Modem:    Modem{PollS: 30, GNSS: true, WeakRSRPdBm: -110, UnregisteredS: 120},
@@ -393,6 +404,8 @@ func (c *Config) Validate() error {
 		{"audio.fade_ms", au.FadeMS, 0, 2000},
 		{"audio.amp_hold_s", au.AmpHoldS, 0, 3600},
 		{"audio.live_target_ms", au.LiveTargetMS, 20, 5000},
+		{"audio.sync_delay_ms", au.SyncDelayMS, 50, 5000},
+		{"audio.sync_max_error_ms", au.SyncMaxErrorMS, 1, 1000},
 		{"audio.stream_connect_s", au.StreamConnectS, 1, 120},
 		{"audio.stream_stall_s", au.StreamStallS, 1, 300},
 		{"audio.queue_max", au.QueueMax, 1, 1000},
@@ -404,6 +417,14 @@ func (c *Config) Validate() error {
 	for i, p := range au.Chime {
 		if p != "priority" && p != "emergency" && p != "live" && p != "normal" && p != "background" {
 			bad(fmt.Sprintf("audio.chime[%d]", i), "must name a priority (normal, priority, emergency, ...), got %q", p)
+		}
+	}
+	if len(au.SyncChannels) > 64 {
+		bad("audio.sync_channels", "must list at most 64 channels, got %d", len(au.SyncChannels))
+	}
+	for i, ch := range au.SyncChannels {
+		if !wire.ValidID(ch) {
+			bad(fmt.Sprintf("audio.sync_channels[%d]", i), "must be a channel name (3-64 chars of a-z, 0-9, '-'), got %q", truncateKey(ch))
 		}
 	}
 	if hz, ok := strings.CutPrefix(au.ChimeSource, "tone:"); au.ChimeSource != "" && (!ok || !validHz(hz)) {
@@ -626,3 +647,11 @@ func (c *Config) Hash() string {
 }
 
 func asTypeErr(err error, target **json.UnmarshalTypeError) bool { return errors.As(err, target) }
+
+// truncateKey shortens a bad value quoted in an error.
+func truncateKey(s string) string {
+	if len(s) > 70 {
+		return s[:70] + "..."
+	}
+	return s
+}

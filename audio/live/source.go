@@ -297,7 +297,8 @@ func (s *Source) trim() {
 	if s.depth <= limit {
 		return
 	}
-	for s.depth > s.hub.opts.Target {
+	floor := max(s.hub.opts.Target, limit-(s.hub.opts.MaxLatency-s.hub.opts.Target))
+	for s.depth > floor {
 		if e, ok := s.frames[s.head]; ok {
 			delete(s.frames, s.head)
 			s.depth -= e.f.Duration()

@@ -100,10 +100,13 @@ func (s *Source) outDur(samples int) time.Duration {
 // took updates the catch-up bound after play-out took a frame; s.mu is
 // held, and wasBegan is s.began before.
 func (s *Source) took(wasBegan bool) {
+	// The same headroom over what is buffered as in steady state over
+	// the target, so arrivals' jitter does not count as a burst.
+	room := s.hub.opts.MaxLatency - s.hub.opts.Target
 	if !wasBegan {
-		s.limit = s.depth
+		s.limit = s.depth + room
 	} else {
-		s.limit = min(s.limit, s.depth)
+		s.limit = min(s.limit, s.depth+room)
 	}
 }
 
