@@ -248,8 +248,8 @@ type timedLimit struct {
 	left int64
 }
 
-func (l *timedLimit) Format() audio.Format         { return l.ts.Format() }
-func (l *timedLimit) Close() error                 { return l.ts.Close() }
+func (l *timedLimit) Format() audio.Format { return l.ts.Format() }
+func (l *timedLimit) Close() error         { return l.ts.Close() }
 func (l *timedLimit) Read(p []int16) (int, error) {
 	return l.read(p, func(p []int16) (int, error) { return l.ts.Read(p) })
 }
@@ -279,7 +279,7 @@ type timedConcat struct {
 	ts    audio.TimedSource
 }
 
-func (c *timedConcat) Format() audio.Format         { return c.ts.Format() }
+func (c *timedConcat) Format() audio.Format { return c.ts.Format() }
 func (c *timedConcat) Read(p []int16) (int, error) {
 	return c.read(p, func(p []int16) (int, error) { return c.ts.Read(p) })
 }
