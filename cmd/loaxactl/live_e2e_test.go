@@ -25,19 +25,13 @@ func TestE2ELiveInStepOnTwoPoles(t *testing.T) {
 	conf := "groups = [\"xa-sync\"]\n"
 	events := b.Subscribe(t, "loaxa/v1/dev/+/event")
 	states := b.Subscribe(t, "loaxa/v1/dev/pole-c/state")
-	status := b.Subscribe(t, "loaxa/v1/dev/+/status")
 	poles := []*realPole{
 		startRealPole(t, b, "pole-a", conf, ""),
 		startRealPole(t, b, "pole-b", conf, ""),
 		startRealPole(t, b, "pole-c", conf, "unsynced"),
 	}
-	for online := 0; online < len(poles); {
-		if m := mqtttest.Next(t, status); strings.Contains(string(m.Payload), `"online":true`) {
-			online++
-		}
-	}
 	for _, p := range poles {
-		ready(t, b, p.id)
+		waitOnline(t, b, p.id)
 	}
 	pcm := burstTalk(4*time.Second, 500*time.Millisecond, 100*time.Millisecond, 1000, 0, 0)
 	runTalk(t, context.Background(), b, pcm, "live", "--format", "s16le", "--play", "xa-sync", "--sync", "town-hall", "-")
@@ -99,12 +93,9 @@ func TestE2ELiveInStepOnTwoPoles(t *testing.T) {
 // first, must catch up on its pauses (a loose bound: this is no benchmark).
 func TestE2ELiveFirstWordsAfterTheAck(t *testing.T) {
 	b := mqtttest.Start(t)
-	status := b.Subscribe(t, "loaxa/v1/dev/pole-first/status")
 	events := b.Subscribe(t, "loaxa/v1/dev/pole-first/event")
 	p := startRealPole(t, b, "pole-first", "", "")
-	for m := mqtttest.Next(t, status); !strings.Contains(string(m.Payload), `"online":true`); m = mqtttest.Next(t, status) {
-	}
-	ready(t, b, p.id)
+	waitOnline(t, b, p.id)
 	frames := watchFrames(t, b, "loaxa/v1/live/hall")
 	pcm := burstTalk(4*time.Second, 400*time.Millisecond, 100*time.Millisecond, 600, 300*time.Millisecond, 1000)
 	runTalk(t, context.Background(), b, pcm, "live", "--format", "s16le", "--play", "dev/pole-first", "hall", "-")
@@ -145,16 +136,5 @@ func TestE2ELiveFirstWordsAfterTheAck(t *testing.T) {
 	}
 	if math.IsNaN(float64(lat)) {
 		t.Fatal("unreachable")
-	}
-}
-
-// ready waits until a pole answers commands: just after connecting, a pole
-// holds them for a moment (commands retained on the broker come first).
-func ready(t *testing.T, b *mqtttest.Broker, id string) {
-	t.Helper()
-	var out, errOut syncBuffer
-	c := &CLI{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }}
-	if code := c.Run(context.Background(), []string{"--broker", b.URL(), "send", id, "ping"}); code != ExitOK {
-		t.Fatalf("ping %s = %d: %s", id, code, errOut.String())
 	}
 }
