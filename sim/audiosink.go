@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"bufio"
+	"io"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -123,6 +125,7 @@ type AudioSink struct {
 	samples   []int16 // the most recent audio, from frame keptFrom on
 	keptFrom  int64
 	file      *os.File
+	bw        *bufSeeker
 	wav       *wav.Writer
 	fileBytes int64
 	unsynced  int64 // frames written to the file since the header fix-up
@@ -175,12 +178,13 @@ func (s *AudioSink) openFile() error {
 	if err != nil {
 		return fmt.Errorf("sim: audio sink: %w", err)
 	}
-	w, err := wav.NewWriter(file, s.f)
+	bw := &bufSeeker{bufio.NewWriterSize(file, 64<<10), file}
+	w, err := wav.NewWriter(bw, s.f)
 	if err != nil {
 		file.Close()
 		return fmt.Errorf("sim: audio sink %s: %w", s.opts.Path, err)
 	}
-	s.file, s.wav, s.fileBytes, s.unsynced, s.fileFrame = file, w, 44, 0, 0
+	s.file, s.bw, s.wav, s.fileBytes, s.unsynced, s.fileFrame = file, bw, w, 44, 0, 0
 	t, err := openTiming(TimingPath(s.opts.Path))
 	if err != nil {
 		w.Close()
@@ -196,7 +200,7 @@ func (s *AudioSink) closeFile() error {
 	if s.file == nil {
 		return nil
 	}
-	err := errors.Join(s.wav.Close(), s.file.Close(), s.timing.close())
+	err := errors.Join(s.wav.Close(), s.bw.Flush(), s.file.Close(), s.timing.close())
 	s.file, s.wav, s.timing = nil, nil, nil
 	if err != nil {
 		return fmt.Errorf("sim: audio sink %s: %w", s.opts.Path, err)
@@ -330,7 +334,7 @@ func (s *AudioSink) record(p []int16, start time.Time) error {
 	s.unsynced += frames
 	if frameDur(s.unsynced, s.f) >= headerEvery {
 		s.unsynced = 0
-		if err := errors.Join(s.wav.Flush(), s.timing.flush()); err != nil {
+		if err := errors.Join(s.wav.Flush(), s.bw.Flush(), s.timing.flush()); err != nil {
 			return fmt.Errorf("sim: audio sink %s: %w", s.opts.Path, err)
 		}
 	}
@@ -359,7 +363,7 @@ func (s *AudioSink) Drain() error {
 	s.idle = true
 	if s.wav != nil {
 		s.unsynced = 0
-		if err := errors.Join(s.wav.Flush(), s.timing.flush()); err != nil {
+		if err := errors.Join(s.wav.Flush(), s.bw.Flush(), s.timing.flush()); err != nil {
 			return fmt.Errorf("sim: audio sink %s: %w", s.opts.Path, err)
 		}
 	}
@@ -460,3 +464,21 @@ func (s *AudioSink) NextPlayout() time.Time {
 // Latency is the simulated device's output latency: a Write returns
 // when what is queued ahead of its last sample plays for Buffer.
 func (s *AudioSink) Latency() time.Duration { return s.opts.Buffer }
+
+// bufSeeker buffers the recording's writes (one write call per 64 KiB,
+// not per block: system calls are what a pipeline that wakes every 10 ms
+// pays for most); a Seek, which the WAV header fix-up makes every second
+// and at the end, writes out what is buffered first.
+type bufSeeker struct {
+	*bufio.Writer
+	f *os.File
+}
+
+func (b *bufSeeker) Seek(off int64, whence int) (int64, error) {
+	if err := b.Flush(); err != nil {
+		return 0, err
+	}
+	return b.f.Seek(off, whence)
+}
+
+var _ io.WriteSeeker = (*bufSeeker)(nil)

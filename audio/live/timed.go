@@ -28,7 +28,7 @@ const baseLeak = 1e-4
 // lockWindow is how far (in time) a synchronised Source may be off its
 // schedule and still correct by spread-out sample edits; further off, it
 // waits in silence (early) or skips (late, the output having stalled).
-const lockWindow = 20 * time.Millisecond
+const lockWindow = 5 * time.Millisecond
 
 // maxEdits bounds the samples inserted or dropped per read of a
 // synchronised Source: 4 per 10 ms block is a 0.8 % speed change at most,

@@ -256,7 +256,7 @@ func (s *state) play(it Item) {
 	c := &current{
 		it:     it,
 		cancel: cancel,
-		blocks: make(chan []int16, max(1, int(s.p.opts.Prefetch/s.p.opts.Block))),
+		blocks: make(chan []int16, max(1, int(s.p.opts.Prefetch/(readChunk*s.p.opts.Block)))),
 		errc:   make(chan error, 1),
 		// Unbuffered: a source is handed over only to a Run that takes it.
 		handoff: make(chan audio.TimedSource),
@@ -332,8 +332,15 @@ func (p *Player) read(ctx context.Context, it Item, c *current, blocks chan<- []
 	errc <- err
 }
 
-// preroll is how many blocks an item must have queued before it starts.
-const preroll = 3
+// preroll is how many chunks an item must have queued before it starts:
+// one chunk (readChunk blocks, 40 ms) is a little audio in hand.
+const preroll = 1
+
+// readChunk is how many blocks a reader reads and queues at once. The
+// reader then wakes every 40 ms instead of every block: on a small board
+// each wake-up (a context switch, the Go scheduler looking for work) costs
+// more than reading the audio.
+const readChunk = 4
 
 func (p *Player) readAll(ctx context.Context, it Item, handoff chan<- audio.TimedSource, blocks chan<- []int16) error {
 	src, err := it.Open(ctx)
@@ -360,7 +367,7 @@ func (p *Player) readAll(ctx context.Context, it Item, handoff chan<- audio.Time
 	// can be faded out: a source that stops mid-waveform would click.
 	var held []int16
 	for {
-		buf := make([]int16, p.block)
+		buf := make([]int16, p.block*readChunk)
 		n, rerr := readFull(src, buf)
 		if b := buf[:n-n%p.format.Channels]; len(b) > 0 {
 			if held != nil {
@@ -374,7 +381,7 @@ func (p *Player) readAll(ctx context.Context, it Item, handoff chan<- audio.Time
 			continue
 		}
 		if held != nil {
-			fadeTail(held, p.format.Channels)
+			fadeTail(held[max(0, len(held)-p.block):], p.format.Channels)
 			if err := send(held); err != nil {
 				return nil
 			}

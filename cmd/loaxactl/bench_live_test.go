@@ -26,12 +26,12 @@ import (
 // burstPeriod and burstOn shape the talk: a 1 kHz burst every period, so
 // that each onset is one latency sample.
 const (
-	burstPeriod = 250 * time.Millisecond
+	burstPeriod = 500 * time.Millisecond
 	burstOn     = 100 * time.Millisecond
 )
 
 // BenchmarkCaptureToSpeaker measures capture to speaker: for every burst of
-// a 15 s talk, from the capture time of its first sample to the moment the
+// a 20 s talk, from the capture time of its first sample to the moment the
 // simulated speaker played it, at jitter-buffer targets of 100 and 200 ms,
 // on a clean link and with `loaxactl live --loss 5 --jitter 40ms`. The pole
 // is playing the channel (play.start seen) before the talk starts, as in
@@ -73,7 +73,7 @@ func captureToSpeaker(b *testing.B, target int, impaired bool) []time.Duration {
 	frames := watchFrames(b, br, "loaxa/v1/live/bench")
 	send(b, br, p.id, "play", `{"source":"live:bench","priority":"live","chime":false,"volume":100}`)
 	waitEvent(b, events, p.id, "play.start")
-	pcm := burstTalk(15*time.Second, burstPeriod, burstOn, 1000, 0, 0)
+	pcm := burstTalk(20*time.Second, burstPeriod, burstOn, 1000, 0, 0)
 	args := []string{"live", "--format", "s16le"}
 	if impaired {
 		args = append(args, "--loss", "5", "--jitter", "40ms")
@@ -87,16 +87,25 @@ func captureToSpeaker(b *testing.B, target int, impaired bool) []time.Duration {
 }
 
 // latencies maps each burst the pole played to its capture time: burst
-// k of the talk starts at input sample lead + k·period.
+// k of the talk starts at input sample lead + k·period, and a burst heard
+// at h is the last one captured before h (latencies stay under a period).
+// A burst whose first frame was dropped (--loss) gets its capture time
+// from the first frame's, by its place in the talk.
 func latencies(b testing.TB, p *realPole, frames *frameLog, lead int64) []time.Duration {
 	out, f, recs := p.speaker(b)
 	heard := heardAt(b, onsets(out, f), f, recs)
 	period := int64(burstPeriod.Seconds() * 48000)
+	first, ok := frames.captured(0)
+	if !ok {
+		b.Fatal("the talk's first frame was not seen")
+	}
 	var lat []time.Duration
-	for k, at := range heard {
-		c, ok := frames.captured(lead + int64(k)*period)
+	for _, at := range heard {
+		k := int64(at.Sub(first)-time.Duration(lead)*time.Second/48000) / int64(burstPeriod)
+		i := lead + k*period
+		c, ok := frames.captured(i)
 		if !ok {
-			continue
+			c = first.Add(time.Duration(i) * time.Second / 48000)
 		}
 		lat = append(lat, at.Sub(c))
 	}
