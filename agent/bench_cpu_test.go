@@ -113,7 +113,9 @@ func agentCPU(b *testing.B, ffmpeg float64, env, flags []string, conf, args stri
 	watch := br.Subscribe(b, "loaxa/v1/dev/"+id+"/#")
 	op := mqtttest.Client(b, br, "operator")
 	proc := runLoaxadEnv(b, env, append(flags, "--broker", br.URL(), "--id", id, "--data-dir", dir)...)
-	waitMsg(b, watch, func(m mqtttest.Message) bool { return m.Topic == topics.Status() && strings.Contains(string(m.Payload), `"online":true`) })
+	waitMsg(b, watch, func(m mqtttest.Message) bool {
+		return m.Topic == topics.Status() && strings.Contains(string(m.Payload), `"online":true`)
+	})
 	time.Sleep(1500 * time.Millisecond) // past the pole's hold on fresh commands
 	for b.Loop() {
 		if talk != nil {

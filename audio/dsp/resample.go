@@ -57,7 +57,7 @@ type Resampler struct {
 
 	hist      []float32 // interleaved input frames from histStart on
 	histStart int64     // absolute input frame index of hist[0]
-	ip        int64       // next output at input time ip + frac/l
+	ip        int64     // next output at input time ip + frac/l
 	frac      int64
 	stepInt   int64 // m / l
 	stepFrac  int64 // m % l
