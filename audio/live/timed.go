@@ -131,7 +131,7 @@ func (s *Source) readPlain(p []int16, at time.Time) (int, error) {
 		behind := false
 		if err == nil && a.kind != actSilence {
 			s.took(wasBegan)
-			behind = s.depth > s.hub.opts.Target+s.talkDur(int64(s.lastSamples))
+			behind = s.depth > s.hub.opts.Target
 		}
 		if a.kind == actFrame {
 			s.stats.Latency = at.Add(s.outDur(n)).Sub(a.f.Capture)
