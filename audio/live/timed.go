@@ -131,7 +131,9 @@ func (s *Source) readPlain(p []int16, at time.Time) (int, error) {
 		behind := false
 		if err == nil && a.kind != actSilence {
 			s.took(wasBegan)
-			behind = s.depth > s.hub.opts.Target
+			// Heard about 50 ms after it leaves the buffer (device queue, block,
+			// codec): keep what is buffered behind it under the target.
+			behind = s.depth >= s.hub.opts.Target
 		}
 		if a.kind == actFrame {
 			s.stats.Latency = at.Add(s.outDur(n)).Sub(a.f.Capture)

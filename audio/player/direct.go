@@ -50,7 +50,7 @@ func (s *state) nextDirect(c *current) (got []int16, handled bool) {
 			return nil, false
 		}
 	}
-	n, err := c.direct.ReadTimed(s.buf, s.p.playoutTime())
+	n, err := c.direct.ReadTimed(s.buf, s.playoutTime())
 	if n > 0 {
 		clear(s.buf[n:])
 		c.played += int64(n)
@@ -71,10 +71,16 @@ func (s *state) nextDirect(c *current) (got []int16, handled bool) {
 }
 
 // playoutTime is when the next sample written to the sink will leave the
-// loudspeaker: the sink says so (audio.PlayoutClock), or it is now plus
-// the sink's output latency (Latency, as PortAudio reports it), or plus
-// Options.Latency.
-func (p *Player) playoutTime() time.Time {
+// loudspeaker: the sink says so (audio.PlayoutClock), or it is estimated
+// as now plus the sink's output latency (Latency, as PortAudio reports
+// it), or plus Options.Latency. The estimate jitters with the moment Run
+// wakes (a millisecond, more on a loaded board), while the device plays
+// its samples at a steady rate: it is followed by a device clock that
+// advances by what is written and leans a sixty-fourth of the way to each
+// estimate, and is set anew when the two part by more than 5 ms (the
+// device ran dry, or the output restarted).
+func (s *state) playoutTime() time.Time {
+	p := s.p
 	if pc, ok := p.opts.Sink.(audio.PlayoutClock); ok {
 		return pc.NextPlayout()
 	}
@@ -82,5 +88,13 @@ func (p *Player) playoutTime() time.Time {
 	if l, ok := p.opts.Sink.(interface{ Latency() time.Duration }); ok && d == 0 {
 		d = l.Latency()
 	}
-	return p.opts.Clock.Now().Add(d)
+	est := p.opts.Clock.Now().Add(d)
+	if s.devClock.IsZero() || (est.Sub(s.devClock)).Abs() > 5*time.Millisecond {
+		s.devClock = est
+	} else {
+		s.devClock = s.devClock.Add(est.Sub(s.devClock) / 64)
+	}
+	at := s.devClock
+	s.devClock = s.devClock.Add(time.Duration(len(s.buf)/p.format.Channels) * time.Second / time.Duration(p.format.Rate))
+	return at
 }

@@ -43,6 +43,9 @@ type state struct {
 	drained   bool // the sink has been drained since the last write
 	silence   []int16
 	buf       []int16
+	// devClock is when the next sample written is heard, as estimated for
+	// a sink that cannot say (direct.go).
+	devClock time.Time
 }
 
 // Run feeds the sink until ctx ends, then stops every reader and returns.
