@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,9 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/loaxa/loaxa/audio"
+	"github.com/loaxa/loaxa/audio/media"
 
 	"github.com/loaxa/loaxa/agent/ladder"
 
@@ -50,13 +54,41 @@ type Options struct {
 	ProcRoot string
 	// Player feeds the audio output; nil when the pole has none (play and
 	// stop then answer unsupported). Run runs it.
-	Player *player.Player
+	Player Player
 	// OpenSource opens play sources (streams, media files, live channels,
 	// tones) in the player's format.
 	OpenSource SourceOpener
 	// Live receives live-audio frames from MQTT; nil when live audio is
 	// not available.
 	Live LiveSink
+	// Modem is the 4G modem the console's `test modem` reads; nil when the
+	// pole has none (the test then says so).
+	Modem hal.Modem
+	// Pinned are configuration keys set on the command line ("id",
+	// "mqtt.broker"), which override the file at every start: provisioning
+	// refuses other values for them, which the restart would undo.
+	Pinned map[string]string
+	// Device reports the health of the audio output device (audio/guard);
+	// nil when nothing watches it. See agent/device.go.
+	Device DeviceHealth
+}
+
+// Player feeds the audio output (audio/player.Player on a pole): the
+// agent hands it items and fades, and it reports what it did on Events.
+type Player interface {
+	Format() audio.Format
+	Events() <-chan player.Event
+	Run(ctx context.Context) error
+	Play(it player.Item)
+	Stop(id string, fade time.Duration)
+	Mute(fade time.Duration)
+	Unmute(fade time.Duration)
+	SetGain(g float64)
+	KeepAlive(on bool)
+	// Level is the RMS level of the last block written, in dBFS.
+	Level() float64
+	// Underruns counts the gaps a listener heard.
+	Underruns() uint64
 }
 
 // LiveSink takes live-audio frames as they arrive from MQTT. Deliver is
@@ -80,22 +112,23 @@ type Agent struct {
 	started time.Time
 
 	// Everything below is owned by the Run goroutine.
-	zones    map[string]bool
-	volume   int
-	answers  *answers
-	limiter  limiter
-	store    *store
-	fb       fallback
-	restored persisted // the state last saved
-	// unacked are commands handled but not yet acknowledged to the broker:
-	// their effects wait for the store's next sync.
-	unacked    []pendingAck
+	zones      map[string]bool
+	volume     int
+	answers    *answers
+	limiter    limiter
+	store      *store
+	fb         fallback
+	sch        sched
+	media      *media.Fetcher
+	logIdx     logIndex
+	onAir      *wire.LogRecord // the run on the output, as the log will record it
+	restored   persisted       // the state last saved
 	alarms     map[string]wire.Alarm
 	inputs     map[string]bool
 	debounce   map[string]int
 	cmdKey     []byte
 	restart    bool
-	player     *player.Player
+	player     Player
 	afterAck   func() // runs once the current command's ack is queued
 	teleTicker clock.Ticker
 
@@ -120,6 +153,8 @@ type Agent struct {
 	starters []func(ctx context.Context, wg *sync.WaitGroup)
 	// done is closed when Run returns.
 	done chan struct{}
+	// console is the technician console's view of the agent (console.go).
+	console *consoleBackend
 
 	closeOnce sync.Once
 }
@@ -162,6 +197,7 @@ func New(opts Options) (*Agent, error) {
 	a.calls = make(chan func(), 64)
 	a.done = make(chan struct{})
 	a.answers = newAnswers()
+	a.setupConsole()
 	st, ans, warns, err := a.openStore()
 	var durable Durable
 	if a.store != nil {
@@ -184,6 +220,7 @@ func New(opts Options) (*Agent, error) {
 	for _, e := range ans {
 		a.answers.put(e)
 	}
+	a.loadLogIndex()
 	a.applyAuth()
 	if err != nil {
 		a.log.Error("storage", "data_dir", cfg.DataDir, "err", err)
@@ -195,6 +232,9 @@ func New(opts Options) (*Agent, error) {
 	}
 	a.volume = st.Volume
 	a.restored = st
+	a.setupMedia()
+	a.setupSchedule(st.Schedule)
+	a.closeCutRun(st.OnAir)
 	for part, why := range opts.Missing {
 		a.raise("hardware", part+": "+why)
 	}
@@ -211,6 +251,7 @@ func New(opts Options) (*Agent, error) {
 		}
 		a.zones[z] = on
 	}
+	a.setupDevice()
 	a.setupLive()
 	a.queue = ladder.NewQueue(cfg.Audio.QueueMax)
 	a.seq = ladder.NewSequencer(a.timings(), a.zones, a.zones)
@@ -241,6 +282,9 @@ func (a *Agent) openStore() (persisted, []*answer, []error, error) {
 // Close releases what New opened (the journals) when Run is never called;
 // Run closes them itself. Safe to call more than once.
 func (a *Agent) Close() error {
+	if a.media != nil {
+		a.media.Close()
+	}
 	if a.store == nil {
 		return nil
 	}
@@ -281,7 +325,6 @@ func (a *Agent) Run(ctx context.Context) error {
 		if err := a.Close(); err != nil {
 			a.log.Error("storage: closing", "err", err)
 		}
-		a.releaseAcks(^uint64(0))
 	}()
 	var playerEvents <-chan player.Event
 	if a.player != nil {
@@ -303,6 +346,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer watchdog.Stop()
 
 	a.startFallback()
+	a.scheduleDecide()
+	a.refreshMedia()
 	a.notify("READY=1")
 	a.event(wire.EventStarted, map[string]any{"version": a.opts.Version, "power_on": a.cfg.PowerOn, "zones": maps.Clone(a.zones)})
 	a.publishState()
@@ -343,9 +388,13 @@ func (a *Agent) Run(ctx context.Context) error {
 			f()
 		case <-a.fb.c:
 			a.fallbackExpired()
-		case g := <-a.storeSynced():
-			a.releaseAcks(g)
+		case <-a.sch.c:
+			a.scheduleDecide()
 		case err := <-a.storeFailed():
+			if err == nil {
+				a.clear("storage")
+				break
+			}
 			a.log.Error("storage: sync failed", "err", err)
 			a.raise("storage", "cannot write to the data directory: "+err.Error())
 		}
@@ -413,16 +462,27 @@ func (a *Agent) persist() error {
 	if a.store == nil {
 		return errors.New("the data directory cannot be written (see the storage alarm)")
 	}
-	p := persisted{Zones: a.zones, Volume: a.volume}
-	if maps.Equal(p.Zones, a.restored.Zones) && p.Volume == a.restored.Volume {
+	p := persisted{Zones: a.zones, Volume: a.volume, OnAir: a.onAir}
+	if a.sch.tr != nil {
+		st := a.sch.tr.State()
+		p.Schedule = &st
+	}
+	if maps.Equal(p.Zones, a.restored.Zones) && p.Volume == a.restored.Volume && jsonSame(p.Schedule, a.restored.Schedule) && jsonSame(p.OnAir, a.restored.OnAir) {
 		return nil // written only when it changes
 	}
 	if err := a.store.saveState(p); err != nil {
 		a.raise("storage", "cannot save the state: "+err.Error())
 		return err
 	}
-	a.restored = persisted{Zones: maps.Clone(p.Zones), Volume: p.Volume}
+	a.restored = persisted{Zones: maps.Clone(p.Zones), Volume: p.Volume, Schedule: p.Schedule, OnAir: p.OnAir}
 	return nil
+}
+
+// jsonSame reports whether two values encode alike.
+func jsonSame(x, y any) bool {
+	a, _ := json.Marshal(x)
+	b, _ := json.Marshal(y)
+	return bytes.Equal(a, b)
 }
 
 func (a *Agent) publishState() {

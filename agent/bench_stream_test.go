@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/loaxa/loaxa/agent/wire"
+	"github.com/loaxa/loaxa/internal/audiotest"
 	"github.com/loaxa/loaxa/internal/mqtttest"
 )
 
@@ -21,17 +21,11 @@ import (
 //
 //	go test -run '^$' -bench StreamingFootprint -benchtime 1x ./agent/
 func BenchmarkStreamingFootprint(b *testing.B) {
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		b.Skip("ffmpeg makes the test MP3; `make deps` installs it")
-	}
 	dir := b.TempDir()
 	mp3 := filepath.Join(dir, "programme.mp3")
 	// Pink noise plus a tone: closer to music for the decoder than a pure tone.
-	out, err := exec.Command("ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "anoisesrc=color=pink:amplitude=0.3:duration=60:sample_rate=44100",
-		"-f", "lavfi", "-i", "sine=frequency=440:duration=60:sample_rate=44100", "-filter_complex", "amix=inputs=2", "-ac", "2", "-b:a", "128k", mp3).CombinedOutput()
-	if err != nil {
-		b.Fatalf("ffmpeg: %v\n%s", err, out)
-	}
+	audiotest.EncodeFile(b, mp3, append(append(audiotest.PinkInput(60, 44100, 0.3), audiotest.SineInput(60, 44100, 440)...),
+		"-filter_complex", "amix=inputs=2", "-ac", "2", "-b:a", "128k")...)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "audio/mpeg")
 		http.ServeFile(w, r, mp3)

@@ -127,7 +127,7 @@ func BenchmarkPlayToFirstSample(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			return pl, daemon.Opener(cfg, nil, clock.Real{}, log)
+			return pl, daemon.Opener(cfg, nil, clock.Real{}, log, nil)
 		},
 	})
 	topics := p.topics

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/loaxa/loaxa/agent/ladder"
+	"github.com/loaxa/loaxa/agent/playargs"
 	"github.com/loaxa/loaxa/agent/wire"
 	"github.com/loaxa/loaxa/internal/redact"
 )
@@ -22,30 +23,17 @@ func (a *Agent) audioReady() *wire.Error {
 	return nil
 }
 
-type playArgs struct {
-	Source    string   `json:"source"`
-	Priority  string   `json:"priority"`
-	Origin    string   `json:"origin"`
-	Zones     []string `json:"zones"`
-	Volume    *int     `json:"volume"`
-	Repeat    int      `json:"repeat"`
-	DurationS float64  `json:"duration_s"`
-	Until     int64    `json:"until"`
-	Replace   bool     `json:"replace"`
-	Chime     *bool    `json:"chime"`
-	Item      string   `json:"item"`
-	// Sync plays a live item in step with the other poles (live.go).
-	Sync *bool `json:"sync"`
-}
-
 // cmdPlay validates a play request and hands it to the ladder.
 func (a *Agent) cmdPlay(c *wire.Command) (any, *wire.Error) {
-	var args playArgs
+	var args playargs.Play
 	if e := wire.DecodeArgs(c.Args, &args); e != nil {
 		return nil, e
 	}
 	if e := a.audioReady(); e != nil {
 		return nil, e
+	}
+	if args.Item == "" {
+		args.Item = c.ID
 	}
 	it, e := a.playItem(c.ID, args)
 	if e != nil {
@@ -54,64 +42,29 @@ func (a *Agent) cmdPlay(c *wire.Command) (any, *wire.Error) {
 	return a.offer(it, args.Replace)
 }
 
-// playItem checks play arguments and builds the item; nothing is changed.
-func (a *Agent) playItem(cmdID string, args playArgs) (*ladder.Item, *wire.Error) {
+// playItem checks play arguments (the command's or a scheduled item's) and
+// builds the item; nothing is changed.
+func (a *Agent) playItem(cmdID string, args playargs.Play) (*ladder.Item, *wire.Error) {
 	now := a.clk.Now()
+	if fe := playargs.Check(&args, a.cfg.ZoneNames(), now); fe != nil {
+		if fe.Field == "until" {
+			return nil, wire.Errf(wire.CodeExpired, "%s", fe.Msg)
+		}
+		return nil, wire.Errf(wire.CodeBadArgs, "%s", fe.Msg)
+	}
 	it := &ladder.Item{ID: args.Item, CmdID: cmdID, Source: args.Source, Origin: args.Origin, Volume: args.Volume, Repeat: args.Repeat}
-	if it.ID == "" {
-		it.ID = cmdID
-	}
-	if !itemRE.MatchString(it.ID) {
-		return nil, wire.Errf(wire.CodeBadArgs, "item %q must be 1-64 chars of A-Z a-z 0-9 . _ : -", truncate(it.ID, 80))
-	}
-	if args.Source == "" {
-		return nil, wire.Errf(wire.CodeBadArgs, `"source" is required`)
-	}
-	if err := checkSource(args.Source); err != nil {
-		return nil, wire.Errf(wire.CodeBadArgs, "%v", err)
-	}
-	if args.Priority == "" {
-		args.Priority = "normal"
-	}
-	lv, ok := ladder.ParseLevel(args.Priority)
-	if !ok {
-		return nil, wire.Errf(wire.CodeBadArgs, "priority %q must be one of %v", truncate(args.Priority, 20), ladder.LevelNames)
-	}
-	it.Level = lv
-	if args.Origin != "" && ladder.OriginRank(args.Origin) == 0 {
-		return nil, wire.Errf(wire.CodeBadArgs, `origin %q must be "province", "district" or "commune"`, truncate(args.Origin, 20))
-	}
-	if args.Volume != nil && (*args.Volume < 0 || *args.Volume > 100) {
-		return nil, wire.Errf(wire.CodeBadArgs, "volume must be 0..100, got %d", *args.Volume)
-	}
-	if args.Repeat < 0 || args.Repeat > 1000 {
-		return nil, wire.Errf(wire.CodeBadArgs, "repeat must be 0..1000, got %d", args.Repeat)
-	}
-	if args.DurationS < 0 || args.DurationS > 86400 {
-		return nil, wire.Errf(wire.CodeBadArgs, "duration_s must be 0..86400, got %g", args.DurationS)
+	it.Level = ladder.Normal
+	if args.Priority != "" {
+		it.Level, _ = ladder.ParseLevel(args.Priority)
 	}
 	it.Duration = time.Duration(args.DurationS * float64(time.Second))
 	if args.Until != 0 {
 		it.Until = time.UnixMilli(args.Until)
-		if !now.Before(it.Until) {
-			return nil, wire.Errf(wire.CodeExpired, "until (%d) has passed: the item may no longer start", args.Until)
-		}
 	}
 	if args.Zones == nil {
 		it.Zones = a.cfg.ZoneNames()
 	} else {
-		for _, z := range args.Zones {
-			if _, ok := a.zones[z]; !ok {
-				return nil, wire.Errf(wire.CodeBadArgs, "unknown zone %q; this pole has %v", truncate(z, 32), a.cfg.ZoneNames())
-			}
-		}
 		it.Zones = slices.Compact(slices.Sorted(slices.Values(args.Zones)))
-		if len(it.Zones) == 0 {
-			return nil, wire.Errf(wire.CodeBadArgs, `"zones" is empty: give at least one zone, or leave it out for all`)
-		}
-	}
-	if _, live := liveChannel(it.Source); args.Sync != nil && *args.Sync && !live {
-		return nil, wire.Errf(wire.CodeBadArgs, `"sync" applies to live:CHANNEL sources only; %q is not one`, truncate(args.Source, 80))
 	}
 	a.decideSync(it, args.Sync)
 	it.Chime = slices.Contains(a.cfg.Audio.Chime, it.Level.String())
@@ -154,9 +107,11 @@ func (a *Agent) offer(it *ladder.Item, replace bool) (any, *wire.Error) {
 		a.syncLive()
 		a.advance()
 	case ladder.Interrupt:
+		cur.InterruptedBy = it.ID
 		a.syncLive()
 		a.apply(a.seq.Stop(now, "interrupted"))
 	case ladder.Replace:
+		cur.InterruptedBy = it.ID
 		a.syncLive()
 		a.apply(a.seq.Stop(now, "replaced"))
 	case ladder.Wait:
@@ -191,14 +146,14 @@ func (a *Agent) cmdStop(c *wire.Command) (any, *wire.Error) {
 	match := func(it *ladder.Item) bool { return true }
 	if args.Item != "" {
 		if a.findItem(args.Item) == nil {
-			return nil, wire.Errf(wire.CodeBadArgs, "no item %q is playing or queued", truncate(args.Item, 64))
+			return nil, wire.Errf(wire.CodeBadArgs, "no item %q is playing or queued", wire.Truncate(args.Item, 64))
 		}
 		match = func(it *ladder.Item) bool { return it.ID == args.Item }
 	}
 	if args.Priority != "" {
 		lv, ok := ladder.ParseLevel(args.Priority)
 		if !ok {
-			return nil, wire.Errf(wire.CodeBadArgs, "priority %q must be one of %v", truncate(args.Priority, 20), ladder.LevelNames)
+			return nil, wire.Errf(wire.CodeBadArgs, "priority %q must be one of %v", wire.Truncate(args.Priority, 20), ladder.LevelNames)
 		}
 		match = func(it *ladder.Item) bool { return it.Level == lv }
 	}
@@ -206,6 +161,7 @@ func (a *Agent) cmdStop(c *wire.Command) (any, *wire.Error) {
 	for _, it := range a.queue.Remove(match) {
 		stopped = append(stopped, it.ID)
 		a.playEvent("play.end", it, map[string]any{"reason": "stopped", "played_s": a.seconds(it.Played)})
+		a.logPlay(it, "stopped", 0, nil)
 	}
 	if cur := a.seq.Item(); cur != nil && match(cur) && !a.seq.Leaving() {
 		stopped = append(stopped, cur.ID)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/loaxa/loaxa/agent/config"
+	"github.com/loaxa/loaxa/agent/console"
 	"github.com/loaxa/loaxa/agent/wire"
 )
 
@@ -235,6 +236,12 @@ func (a *Agent) cmdConfigSet(c *wire.Command) (any, *wire.Error) {
 	if e := wire.DecodeArgs(c.Args, &args); e != nil {
 		return nil, e
 	}
+	// A plain console password is stored as its slow hash only. The
+	// hashing costs about a second of CPU on a Pi, here on the Run
+	// goroutine: a rare operator action (loaxactl sends a hash).
+	if err := console.HashPasswordValues(args.Values); err != nil {
+		return nil, wire.Errf(wire.CodeBadArgs, "%v", err)
+	}
 	// Changes build on the saved file, so a second config.set before the
 	// restart keeps the first one's pending keys.
 	next, changed, err := a.saved.With(args.Values)
@@ -247,6 +254,7 @@ func (a *Agent) cmdConfigSet(c *wire.Command) (any, *wire.Error) {
 		}
 	}
 	a.saved = next
+	a.consoleConfigChanged()
 	old := a.cfg
 	// Hot keys take effect now; keys that need a restart stay as they were
 	// in the running agent (the file already holds them).
@@ -256,6 +264,9 @@ func (a *Agent) cmdConfigSet(c *wire.Command) (any, *wire.Error) {
 	live.PowerOn = next.PowerOn
 	live.LogLevel = next.LogLevel
 	live.Auth = next.Auth
+	// The console's password and idle time apply now; its port and speed
+	// at the restart.
+	live.Console.Password, live.Console.IdleS = next.Console.Password, next.Console.IdleS
 	// The ladder's timings and volumes apply now; the device keys wait.
 	audioLive := next.Audio
 	audioLive.Device, audioLive.Rate, audioLive.Channels, audioLive.BufferMS = old.Audio.Device, old.Audio.Rate, old.Audio.Channels, old.Audio.BufferMS
@@ -334,7 +345,7 @@ func quoteList(s []string) string {
 	s = slices.Compact(s)
 	q := make([]string, len(s))
 	for i, x := range s {
-		q[i] = fmt.Sprintf("%q", truncate(x, 32))
+		q[i] = fmt.Sprintf("%q", wire.Truncate(x, 32))
 	}
 	return strings.Join(q, ", ")
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/loaxa/loaxa/audio"
 	"github.com/loaxa/loaxa/audio/dsp"
 	"github.com/loaxa/loaxa/audio/wav"
+	"github.com/loaxa/loaxa/internal/audiotest"
 	"github.com/loaxa/loaxa/internal/mqtttest"
 	"github.com/loaxa/loaxa/internal/testbin"
 	"github.com/loaxa/loaxa/sim"
@@ -71,7 +72,7 @@ func TestE2ETonePlaysThroughTheWholeChain(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	heard := trimZeros(pcm)
+	heard := audiotest.TrimSilence(pcm, f.Channels)
 	secs := float64(len(heard)) / float64(f.Rate*f.Channels)
 	if math.Abs(secs-1.5) > 0.02 {
 		t.Errorf("heard %.3f s of audio, want 1.5 s", secs)
@@ -91,17 +92,6 @@ func TestE2ETonePlaysThroughTheWholeChain(t *testing.T) {
 	if lvl := dsp.Level(mid); math.Abs(lvl-(-9.03)) > 0.2 {
 		t.Errorf("level %.2f dBFS, want -9.03 (a 0.5 sine)", lvl)
 	}
-}
-
-func trimZeros(s []int16) []int16 {
-	i, j := 0, len(s)
-	for i < j && s[i] == 0 {
-		i++
-	}
-	for j > i && s[j-1] == 0 {
-		j--
-	}
-	return s[i:j]
 }
 
 // interruptSignal stops loaxad as systemd would.
@@ -156,18 +146,11 @@ func waitSpeakerGrows(t *testing.T, dir string, d time.Duration) {
 // in with an emergency, and checks that the file's audio was heard exactly
 // once: as long as the file, no more (a repeat), no less (a gap).
 func TestE2EInterruptedFileResumesWithoutGapOrRepeat(t *testing.T) {
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Fatal("ffmpeg is needed to make the test MP3; `make test` installs it")
-	}
 	b := mqtttest.Start(t)
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "media"), 0o755)
 	mp3 := filepath.Join(dir, "media", "bulletin.mp3")
-	out, err := exec.Command("ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=3:sample_rate=44100",
-		"-ac", "2", "-b:a", "128k", mp3).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffmpeg: %v\n%s", err, out)
-	}
+	audiotest.EncodeFile(t, mp3, append(audiotest.SineInput(3, 44100, 440), "-ac", "2", "-b:a", "128k")...)
 	topics := wire.Topics{Root: wire.DefaultRoot, ID: "pole-file"}
 	watch := b.Subscribe(t, "loaxa/v1/dev/pole-file/#")
 	op := mqtttest.Client(t, b, "operator")
@@ -298,7 +281,7 @@ func soundSegments(pcm []int16, gap int) [][]int16 {
 		}
 	}
 	if start >= 0 {
-		segs = append(segs, trimZeros(pcm[start:]))
+		segs = append(segs, audiotest.TrimSilence(pcm[start:], 1))
 	}
 	return segs
 }
@@ -307,16 +290,9 @@ func soundSegments(pcm []int16, gap int) [][]int16 {
 // that does not exist and a live stream whose connection is cut: the
 // operator hears of both through events, and the pole goes on answering.
 func TestE2EStreamFailuresAreReportedAndTheAgentKeepsServing(t *testing.T) {
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Fatal("ffmpeg is needed to make the test MP3; `make test` installs it")
-	}
 	dir := t.TempDir()
 	mp3 := filepath.Join(dir, "radio.mp3")
-	out, err := exec.Command("ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=4:sample_rate=44100",
-		"-ac", "2", "-b:a", "128k", mp3).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffmpeg: %v\n%s", err, out)
-	}
+	audiotest.EncodeFile(t, mp3, append(audiotest.SineInput(4, 44100, 440), "-ac", "2", "-b:a", "128k")...)
 	data, _ := os.ReadFile(mp3)
 	var cuts atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -386,14 +362,10 @@ func TestE2EStreamFailuresAreReportedAndTheAgentKeepsServing(t *testing.T) {
 // `loaxactl live` sending a recording in real time as Opus frames, to a
 // pole that was told to play the channel; the speaker must carry it.
 func TestE2ELiveFromALaptop(t *testing.T) {
-	if _, err := exec.LookPath("sox"); err != nil {
-		t.Fatal("sox is needed to make the test recording; `make test` installs it")
-	}
 	dir := t.TempDir()
 	rec := filepath.Join(dir, "talk.wav")
-	if out, err := exec.Command("sox", "-n", "-r", "48000", "-c", "1", "-b", "16", rec, "synth", "2", "sine", "1000", "vol", "0.5").CombinedOutput(); err != nil {
-		t.Fatalf("sox: %v\n%s", err, out)
-	}
+	mono := audio.Format{Rate: 48000, Channels: 1}
+	audiotest.WriteWAV(t, rec, mono, audiotest.Sine(mono, 1000, 0.5, 2*48000))
 	b := mqtttest.Start(t)
 	topics := wire.Topics{Root: wire.DefaultRoot, ID: "pole-live"}
 	watch := b.Subscribe(t, "loaxa/v1/dev/pole-live/#")

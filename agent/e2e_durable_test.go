@@ -77,7 +77,7 @@ func simAudio(t testing.TB) func(*config.Config) (*player.Player, agent.SourceOp
 		if err != nil {
 			t.Fatal(err)
 		}
-		return pl, daemon.Opener(cfg, nil, clock.Real{}, log)
+		return pl, daemon.Opener(cfg, nil, clock.Real{}, log, nil)
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/loaxa/loaxa/internal/clock"
 	"github.com/loaxa/loaxa/internal/mqtttest"
 	"github.com/loaxa/loaxa/internal/testbin"
+	"github.com/loaxa/loaxa/internal/testenv"
 	"github.com/loaxa/loaxa/sim"
 )
 
@@ -329,6 +330,7 @@ func runLoaxadEnv(t testing.TB, env []string, args ...string) *exec.Cmd {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, args...)
+	testenv.DieWithTest(cmd) // even when the test binary is killed
 	cmd.Env = append(os.Environ(), env...)
 	var logs bytes.Buffer
 	cmd.Stderr = &logs

@@ -26,7 +26,7 @@ func (a *Agent) event(typ string, data map[string]any) {
 		data["folded"] = folded
 	}
 	ev := wire.Event{TS: a.clk.Now().UnixMilli(), Type: typ, Data: data}
-	_, err := a.link.PublishDurable(a.topics.Event(), func(seq uint64) []byte {
+	seq, err := a.link.PublishDurable(a.topics.Event(), func(seq uint64) []byte {
 		ev.Seq = seq
 		b, err := json.Marshal(ev)
 		if err != nil {
@@ -37,7 +37,9 @@ func (a *Agent) event(typ string, data map[string]any) {
 	})
 	if err != nil {
 		a.outboxFailed(err)
+		return
 	}
+	a.log.Debug("event stored", "seq", seq, "type", typ)
 }
 
 // outboxFailed reports that a durable message could not be stored: the
@@ -52,11 +54,17 @@ func (a *Agent) outboxFailed(err error) {
 // eventKey is what makes two events "the same" for the limiter: the type
 // and the subject it is about.
 func eventKey(typ string, data map[string]any) string {
-	if strings.HasPrefix(typ, "play.") {
-		return "" // the playback log: never folded
+	if strings.HasPrefix(typ, "play.") || strings.HasPrefix(typ, "log.") || strings.HasPrefix(typ, "schedule.") {
+		return "" // the playback log and the schedule's account: never folded
 	}
 	k := typ
-	for _, f := range []string{"name", "item", "channel", "input", "topic"} {
+	subject := []string{"name", "item", "channel", "input", "topic"}
+	if strings.HasPrefix(typ, "console.") {
+		// A technician's session: each command and each session step is
+		// its own subject, so a provisioning run is recorded whole.
+		subject = []string{"cmd", "state"}
+	}
+	for _, f := range subject {
 		if v, ok := data[f].(string); ok {
 			k += "|" + f + "=" + v
 		}

@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/loaxa/loaxa/agent/wire"
@@ -25,16 +24,21 @@ type command struct {
 
 // handlers are the commands this firmware executes.
 var handlers = map[string]command{
-	"ping":       {(*Agent).cmdPing, true},
-	"status":     {(*Agent).cmdStatus, true},
-	"config.get": {(*Agent).cmdConfigGet, true},
-	"zones":      {run: (*Agent).cmdZones},
-	"volume":     {run: (*Agent).cmdVolume},
-	"config.set": {run: (*Agent).cmdConfigSet},
-	"restart":    {run: (*Agent).cmdRestart},
-	"reboot":     {run: (*Agent).cmdReboot},
-	"play":       {run: (*Agent).cmdPlay},
-	"stop":       {run: (*Agent).cmdStop},
+	"ping":           {(*Agent).cmdPing, true},
+	"status":         {(*Agent).cmdStatus, true},
+	"config.get":     {(*Agent).cmdConfigGet, true},
+	"log.get":        {(*Agent).cmdLogGet, true},
+	"schedule.get":   {(*Agent).cmdScheduleGet, true},
+	"schedule.set":   {run: (*Agent).cmdScheduleSet},
+	"schedule.clear": {run: (*Agent).cmdScheduleClear},
+	"media.fetch":    {run: (*Agent).cmdMediaFetch},
+	"zones":          {run: (*Agent).cmdZones},
+	"volume":         {run: (*Agent).cmdVolume},
+	"config.set":     {run: (*Agent).cmdConfigSet},
+	"restart":        {run: (*Agent).cmdRestart},
+	"reboot":         {run: (*Agent).cmdReboot},
+	"play":           {run: (*Agent).cmdPlay},
+	"stop":           {run: (*Agent).cmdStop},
 }
 
 // readOnly reports whether a command changes nothing.
@@ -42,17 +46,19 @@ func readOnly(cmd string) bool { return handlers[cmd].readOnly }
 
 // notYet are commands of protocol v1 that this firmware version does not
 // execute yet; they are answered "unsupported", not "unknown_command".
-var notYet = []string{"schedule.set", "schedule.get", "schedule.clear", "media.fetch", "log.get", "ota"}
+var notYet = []string{"ota"}
 
 // handle processes one inbound message: every message gets an ack or an
 // event, and nothing in it can crash the agent.
 func (a *Agent) handle(in Inbound) {
-	// Acknowledged to the broker once its effects are safe: at once when
-	// it changed nothing, after the store's next sync otherwise. A power
-	// cut before means a redelivery, which the remembered answers make
-	// harmless when they were saved, and a re-execution when not.
-	changed := false
-	defer func() { a.ackInbound(in.Ack, changed) }()
+	if in.Ack != nil {
+		// Acknowledged to the broker once handled: its effects and its
+		// answer are in the journals (the page cache: a crash of the agent
+		// loses nothing; the store's syncer puts them on flash within
+		// syncEvery). A crash before this point means a redelivery, which
+		// the remembered answers make harmless.
+		defer in.Ack()
+	}
 	if len(in.Payload) == 0 {
 		// An empty message is how MQTT clears a retained one (we do that
 		// ourselves in ignoreRetained); it is not a command.
@@ -63,43 +69,90 @@ func (a *Agent) handle(in Inbound) {
 		a.ignoreRetained(in)
 		return
 	}
+	a.execute(in.Payload, &origin{topic: in.Topic})
+}
+
+// origin is where a command came from, and where its ack goes: published
+// on the ack topic for a command that came over MQTT, handed back to the
+// caller for one typed on the console.
+type origin struct {
+	// topic is the MQTT topic the command came in on.
+	topic string
+	// console marks a console command: its signature is not checked (the
+	// console password stands for it), its ack goes to reply only, and
+	// its id is remembered apart from MQTT ids.
+	console bool
+	reply   []byte
+}
+
+// send delivers an ack already encoded (a remembered one).
+func (a *Agent) send(o *origin, b []byte) {
+	if o.console {
+		o.reply = b
+		return
+	}
+	a.link.Publish(Message{Topic: a.topics.Ack(), QoS: 1, Payload: b})
+}
+
+// answerKey is the id under which a command's answer is remembered.
+func (o *origin) answerKey(id string) string {
+	if o.console {
+		return consoleAnswerPrefix + id
+	}
+	return id
+}
+
+// consoleAnswerPrefix keeps the console's ids apart from MQTT ones: a
+// technician typing {"id":"1",...} must not get the answer of an
+// operator's command "1". The NUL cannot occur in an id read from JSON
+// by a person, and it is never on the wire.
+const consoleAnswerPrefix = "console\x00"
+
+// execute decodes and runs one command document and sends its ack where
+// it came from. MQTT and the console share it: the same decoding,
+// remembered answers and handlers.
+func (a *Agent) execute(payload []byte, o *origin) {
 	now := a.clk.Now()
-	c, derr := wire.Decode(in.Payload, now)
+	c, derr := wire.Decode(payload, now)
 	if derr != nil && derr.Code == wire.CodeExpired {
-		if prev, ok := a.answers.find(derr.ID, now); ok {
+		if prev, ok := a.answers.find(o.answerKey(derr.ID), now); ok {
 			// A redelivery that arrives late is still the command already
 			// carried out: the contract says re-send its first ack.
 			a.log.Info("repeated command id, resending its ack", "id", derr.ID)
-			a.link.Publish(Message{Topic: a.topics.Ack(), QoS: 1, Payload: prev})
+			a.send(o, prev)
 			return
 		}
 	}
 	if derr != nil {
-		a.log.Info("command refused", "topic", in.Topic, "code", derr.Code, "err", derr.Message)
+		a.log.Info("command refused", "topic", o.topic, "console", o.console, "code", derr.Code, "err", derr.Message)
 		// Refusals are not remembered: a later delivery of the same id is
 		// judged again (and a late redelivery of an executed command was
 		// answered above).
-		a.ack(wire.Ack{ID: derr.ID, Cmd: derr.Cmd, Error: derr}, nil)
+		a.ack(o, wire.Ack{ID: derr.ID, Cmd: derr.Cmd, Error: derr}, nil)
 		return
 	}
-	if prev, ok := a.answers.find(c.ID, now); ok {
+	if prev, ok := a.answers.find(o.answerKey(c.ID), now); ok {
 		// A QoS 1 redelivery, or the same command sent to a group and to
 		// the device: answer again, never execute twice.
 		a.log.Info("repeated command id, resending its ack", "id", c.ID, "cmd", c.Cmd)
-		a.link.Publish(Message{Topic: a.topics.Ack(), QoS: 1, Payload: prev})
+		a.send(o, prev)
 		return
 	}
-	signed, e := a.authorize(c, in.Topic, now)
-	if e != nil {
-		a.log.Warn("unauthorized command", "id", c.ID, "cmd", c.Cmd, "err", e.Message)
-		// Not remembered: a forged command must not poison the id of the
-		// genuine one.
-		a.ack(wire.Ack{ID: c.ID, Cmd: c.Cmd, Error: e}, nil)
-		return
+	signed := false
+	if !o.console {
+		var e *wire.Error
+		signed, e = a.authorize(c, o.topic, now)
+		if e != nil {
+			a.log.Warn("unauthorized command", "id", c.ID, "cmd", c.Cmd, "err", e.Message)
+			// Not remembered: a forged command must not poison the id of the
+			// genuine one.
+			a.ack(o, wire.Ack{ID: c.ID, Cmd: c.Cmd, Error: e}, nil)
+			return
+		}
 	}
 	if a.answers.full(signed, now) {
 		// Executing it without remembering it could execute it twice.
-		a.ack(wire.Ack{ID: c.ID, Cmd: c.Cmd, Error: wire.Errf(wire.CodeBusy,
+		a.ack(o, wire.Ack{ID: c.ID, Cmd: c.Cmd, Error: wire.Errf(wire.CodeBusy,
 			"%d signed commands are remembered within auth.max_skew; try again later", maxSignedAnswers)}, nil)
 		return
 	}
@@ -108,13 +161,12 @@ func (a *Agent) handle(in Inbound) {
 	if e != nil && e.Result != nil {
 		ack.Result = e.Result
 	}
-	a.log.Info("command", "id", c.ID, "cmd", c.Cmd, "ok", e == nil, "topic", in.Topic)
+	a.log.Info("command", "id", c.ID, "cmd", c.Cmd, "ok", e == nil, "topic", o.topic, "console", o.console)
 	var keep *remember
 	if !readOnly(c.Cmd) || signed {
 		keep = &remember{signed: signed, until: until(c, signed, a.maxSkew(), now)}
-		changed = true
 	}
-	a.ack(ack, keep)
+	a.ack(o, ack, keep)
 	if f := a.afterAck; f != nil {
 		a.afterAck = nil
 		f()
@@ -136,7 +188,7 @@ func (a *Agent) dispatch(c *wire.Command) (result any, e *wire.Error) {
 	case slices.Contains(notYet, c.Cmd):
 		return nil, wire.Errf(wire.CodeUnsupported, "%s is part of protocol v1 but not implemented by firmware %s", c.Cmd, a.opts.Version)
 	default:
-		return nil, wire.Errf(wire.CodeUnknownCommand, "unknown command %q", truncate(c.Cmd, 64))
+		return nil, wire.Errf(wire.CodeUnknownCommand, "unknown command %q", wire.Truncate(c.Cmd, 64))
 	}
 }
 
@@ -146,10 +198,12 @@ type remember struct {
 	until  time.Time
 }
 
-// ack sends an ack. With keep set (a command that changed something, or
-// a signed one) the ack is a durable message, numbered, and remembered so
-// a repeated id gets the same answer; otherwise it is a volatile one.
-func (a *Agent) ack(ack wire.Ack, keep *remember) {
+// ack sends an ack where its command came from. With keep set (a command
+// that changed something, or a signed one) the ack is remembered so a
+// repeated id gets the same answer, and over MQTT it is a durable message,
+// numbered; otherwise a volatile one. A console ack goes to the console
+// only, unnumbered.
+func (a *Agent) ack(o *origin, ack wire.Ack, keep *remember) {
 	ack.TS = a.clk.Now().UnixMilli()
 	encode := func() []byte {
 		b, err := json.Marshal(ack)
@@ -160,21 +214,31 @@ func (a *Agent) ack(ack wire.Ack, keep *remember) {
 		return b
 	}
 	if keep == nil || ack.ID == "" {
-		a.link.Publish(Message{Topic: a.topics.Ack(), QoS: 1, Payload: encode()})
+		a.send(o, encode())
 		return
 	}
 	var b []byte
-	_, err := a.link.PublishDurable(a.topics.Ack(), func(seq uint64) []byte {
-		ack.Seq = seq
+	if o.console {
 		b = encode()
-		return b
-	})
-	if err != nil {
-		a.outboxFailed(err)
-		b = encode()
-		a.link.Publish(Message{Topic: a.topics.Ack(), QoS: 1, Payload: b})
+		o.reply = b
+	} else {
+		_, err := a.link.PublishDurable(a.topics.Ack(), func(seq uint64) []byte {
+			ack.Seq = seq
+			b = encode()
+			return b
+		})
+		if err != nil {
+			a.outboxFailed(err)
+			b = encode()
+			a.link.Publish(Message{Topic: a.topics.Ack(), QoS: 1, Payload: b})
+		}
 	}
-	e := a.answers.add(ack.ID, ack.Cmd, b, keep.signed, keep.until, a.clk.Now())
+	stored := b
+	if len(stored) > maxStoredAck {
+		// Shrunk here, so the small ack names the id as sent, not its key.
+		stored = repeatAck(ack.ID, ack.Cmd, stored)
+	}
+	e := a.answers.add(o.answerKey(ack.ID), ack.Cmd, stored, keep.signed, keep.until, a.clk.Now())
 	if a.store != nil {
 		live := func(id string) bool { _, ok := a.answers.find(id, a.clk.Now()); return ok }
 		if err := a.store.saveAnswer(e, live); err != nil {
@@ -182,52 +246,6 @@ func (a *Agent) ack(ack wire.Ack, keep *remember) {
 			a.raise("storage", "cannot save answers: "+err.Error())
 		}
 	}
-}
-
-// pendingAck is a command's PUBACK waiting for the store.
-type pendingAck struct {
-	gen uint64
-	ack func()
-}
-
-// ackInbound acknowledges a handled message to the broker, at once or once
-// the store has made the change durable.
-func (a *Agent) ackInbound(ack func(), changed bool) {
-	if ack == nil {
-		return
-	}
-	if !changed || a.store == nil {
-		ack()
-		return
-	}
-	g := a.store.pendingGen()
-	if a.store.durable.Load() >= g {
-		ack()
-		return
-	}
-	a.store.touch()
-	a.unacked = append(a.unacked, pendingAck{gen: g, ack: ack})
-}
-
-// releaseAcks acknowledges the commands whose effects are now durable.
-func (a *Agent) releaseAcks(durable uint64) {
-	n := 0
-	for _, p := range a.unacked {
-		if p.gen <= durable {
-			p.ack()
-			n++
-			continue
-		}
-		break
-	}
-	a.unacked = a.unacked[n:]
-}
-
-func (a *Agent) storeSynced() <-chan uint64 {
-	if a.store == nil {
-		return nil
-	}
-	return a.store.synced
 }
 
 func (a *Agent) storeFailed() <-chan error {
@@ -253,7 +271,7 @@ func (a *Agent) ignoreRetained(in Inbound) {
 		// The session's queued copy of a command that is also retained (it
 		// was published retained while the pole was offline): the retained
 		// copy is reported and cleared when it arrives.
-		a.log.Warn("queued copy of a retained command ignored", "topic", in.Topic, "id", truncate(peek.ID, 64), "cmd", truncate(peek.Cmd, 64))
+		a.log.Warn("queued copy of a retained command ignored", "topic", in.Topic, "id", wire.Truncate(peek.ID, 64), "cmd", wire.Truncate(peek.Cmd, 64))
 		return
 	}
 	cleared := false
@@ -261,9 +279,9 @@ func (a *Agent) ignoreRetained(in Inbound) {
 		a.link.Publish(Message{Topic: in.Topic, QoS: 1, Retained: true, Payload: []byte{}})
 		cleared = true
 	}
-	a.log.Warn("retained command ignored", "topic", in.Topic, "id", truncate(peek.ID, 64), "cmd", truncate(peek.Cmd, 64))
+	a.log.Warn("retained command ignored", "topic", in.Topic, "id", wire.Truncate(peek.ID, 64), "cmd", wire.Truncate(peek.Cmd, 64))
 	a.event(wire.EventRetainedIgnored, map[string]any{
-		"topic": in.Topic, "id": truncate(peek.ID, 64), "cmd": truncate(peek.Cmd, 64), "cleared": cleared,
+		"topic": in.Topic, "id": wire.Truncate(peek.ID, 64), "cmd": wire.Truncate(peek.Cmd, 64), "cleared": cleared,
 		"message": "commands published with the retain flag are never executed (nor their queued copy); publish commands without retain",
 	})
 }
@@ -312,11 +330,4 @@ func mustHex(s string) []byte {
 		panic("agent: command key was validated as hex: " + err.Error())
 	}
 	return b
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
 }

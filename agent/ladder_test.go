@@ -22,6 +22,7 @@ import (
 	"github.com/loaxa/loaxa/audio"
 	"github.com/loaxa/loaxa/audio/dsp"
 	"github.com/loaxa/loaxa/audio/player"
+	"github.com/loaxa/loaxa/internal/audiotest"
 	"github.com/loaxa/loaxa/sim"
 )
 
@@ -279,7 +280,7 @@ func TestPlaySequencesAmplifierRelaysAndAudio(t *testing.T) {
 		}
 		// What was heard: one second of 1 kHz (the file), faded in and out
 		// without a click.
-		heard := trimSilence(samples)
+		heard := audiotest.TrimSilence(samples, outFormat.Channels)
 		if d := float64(len(heard)) / float64(outFormat.Rate*outFormat.Channels); math.Abs(d-2) > 0.05 {
 			t.Errorf("heard %.3f s, want 2 s", d)
 		}
@@ -291,18 +292,6 @@ func TestPlaySequencesAmplifierRelaysAndAudio(t *testing.T) {
 			t.Errorf("a click: sample step %d > %d", s, bound)
 		}
 	})
-}
-
-// trimSilence drops leading and trailing digital silence.
-func trimSilence(s []int16) []int16 {
-	i, j := 0, len(s)
-	for i < j && s[i] == 0 {
-		i++
-	}
-	for j > i && s[j-1] == 0 {
-		j--
-	}
-	return s[i:j]
 }
 
 func TestEmergencyPreemptsAndNormalResumes(t *testing.T) {

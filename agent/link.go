@@ -89,6 +89,9 @@ type Link struct {
 	onLive  func(channel string, payload []byte, at time.Time)
 	// retry cuts a backoff wait short: new settings deserve a try now.
 	retry chan struct{}
+	// lastErr is why the last connection ended or failed ("" before any),
+	// for the console's banner and broker test.
+	lastErr atomic.Pointer[string]
 }
 
 // LinkConfig is what a Link needs to know.
@@ -264,6 +267,24 @@ func (l *Link) SetConfig(cfg LinkConfig) {
 	}
 }
 
+// Retry cuts the backoff wait short: the next connection attempt starts
+// now (a technician testing the broker should not wait a minute).
+func (l *Link) Retry() {
+	select {
+	case l.retry <- struct{}{}:
+	default:
+	}
+}
+
+// LastError says why the last connection ended or could not be made; ""
+// before the first failure. Safe from any goroutine.
+func (l *Link) LastError() string {
+	if p := l.lastErr.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
 func (l *Link) config() LinkConfig {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -345,6 +366,10 @@ func (l *Link) Run(ctx context.Context) error {
 			}
 		}
 		l.out.dropQoS0()
+		if err != nil {
+			msg := err.Error()
+			l.lastErr.Store(&msg)
+		}
 		l.log.Warn("mqtt link down", "brokers", redactAll(l.config().Brokers), "err", err, "retry_ceiling", bo.Ceiling())
 	}
 }
@@ -456,93 +481,6 @@ func (l *Link) emit(ctx context.Context, ev LinkEvent) {
 	}
 }
 
-// sender publishes the outbox in order with up to window QoS 1 messages
-// waiting for their PUBACK, and removes each once acknowledged.
-type sender struct {
-	l        *Link
-	c        mqtt.Client
-	lost     <-chan error
-	inflight []flight
-}
-
-type flight struct {
-	it  *outItem
-	tok mqtt.Token
-}
-
-// oldest is the done channel of the oldest message in flight (nil: none).
-func (s *sender) oldest() <-chan struct{} {
-	if len(s.inflight) == 0 {
-		return nil
-	}
-	return s.inflight[0].tok.Done()
-}
-
-// collect takes the acknowledged messages off the front of the window.
-func (s *sender) collect() (done []*outItem, err error) {
-	for len(s.inflight) > 0 {
-		f := s.inflight[0]
-		select {
-		case <-f.tok.Done():
-		default:
-			return done, nil
-		}
-		if err := f.tok.Error(); err != nil {
-			return done, fmt.Errorf("publish %s: %w", f.it.Topic, err)
-		}
-		done = append(done, f.it)
-		s.inflight = s.inflight[1:]
-	}
-	return done, nil
-}
-
-// flush collects the acknowledged messages and fills the window; it does
-// not wait.
-func (s *sender) flush(ctx context.Context) error {
-	for {
-		done, err := s.collect()
-		if len(done) > 0 {
-			s.l.tx.Add(uint64(len(done)))
-			if err := s.l.out.delivered(done); err != nil {
-				s.l.log.Error("outbox: cannot mark messages delivered", "err", err)
-			}
-		}
-		if err != nil {
-			return err
-		}
-		room := window - len(s.inflight)
-		if room <= 0 {
-			return nil
-		}
-		next := s.l.out.next(room)
-		if len(next) == 0 {
-			return nil
-		}
-		for _, it := range next {
-			s.inflight = append(s.inflight, flight{it, s.c.Publish(it.Topic, it.QoS, it.Retained, it.Payload)})
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-	}
-}
-
-// drain waits (bounded by ctx) until everything queued is acknowledged.
-func (s *sender) drain(ctx context.Context) {
-	for {
-		if err := s.flush(ctx); err != nil || len(s.inflight) == 0 {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.lost:
-			return
-		case <-s.oldest():
-		}
-	}
-}
-
 // subscribe makes the subscriptions match the device topic plus its groups;
 // prev is what is subscribed now.
 func (l *Link) subscribe(ctx context.Context, c mqtt.Client, prev []string, lost <-chan error) ([]string, error) {
@@ -640,103 +578,6 @@ func (l *Link) options(cfg LinkConfig, session uint64, lost chan<- error) (*mqtt
 		o.SetTLSConfig(tc)
 	}
 	return o, nil
-}
-
-// receive is paho's message callback. It must never block for long: paho
-// reads PUBACKs of our own messages on the same goroutine chain, so a
-// callback waiting for the agent, while the agent waits for its outbox to
-// drain, would deadlock. QoS 1 commands are bounded by the broker's
-// in-flight window (they are PUBACKed only once handled), so the inbound
-// queue does not fill unless a broker ignores it.
-func (l *Link) receive(_ mqtt.Client, m mqtt.Message) {
-	l.rx.Add(1)
-	topic := m.Topic()
-	root := l.config().Topics.Root
-	if ch, ok := strings.CutPrefix(topic, root+"/live/"); ok {
-		m.Ack()
-		if l.onLive != nil && !m.Retained() {
-			l.onLive(ch, m.Payload(), l.clk.Now())
-		}
-		return
-	}
-	in := Inbound{Topic: topic, Payload: slices.Clone(m.Payload()), Retained: m.Retained(), Dup: m.Duplicate(), Ack: m.Ack}
-	l.mu.Lock()
-	if h := l.hold; h != nil && h.open {
-		ok := h.add(in)
-		l.mu.Unlock()
-		if !ok {
-			l.dropInbound(in)
-		}
-		return
-	}
-	l.mu.Unlock()
-	l.deliver(in)
-}
-
-func (l *Link) deliver(in Inbound) {
-	select {
-	case l.inbound <- in:
-	default:
-		l.dropInbound(in)
-	}
-}
-
-// dropInbound drops a message the agent cannot take: unacknowledged, so the
-// broker delivers a QoS 1 command again at the next connection.
-func (l *Link) dropInbound(in Inbound) {
-	l.inDropped.Add(1)
-	if !l.owed.Swap(true) {
-		l.log.Warn("inbound queue full: commands dropped unacknowledged; the link reconnects to have them delivered again once the agent has caught up", "topic", in.Topic)
-	}
-}
-
-// hold keeps the commands that arrive on a new connection before the
-// subscription's retained messages have come: the broker delivers the
-// session's queued commands first, then, after the SUBACK, the retained
-// ones. A command published retained while the pole was offline comes
-// twice: queued (without the retain flag) and retained. Held commands
-// equal to a retained message of their topic are not executed.
-type hold struct {
-	open     bool
-	held     []Inbound
-	retained map[string][][]byte // topic → retained payloads seen
-}
-
-func (h *hold) add(in Inbound) bool {
-	if in.Retained {
-		if h.retained == nil {
-			h.retained = map[string][][]byte{}
-		}
-		h.retained[in.Topic] = append(h.retained[in.Topic], in.Payload)
-	}
-	if len(h.held) >= maxHeld {
-		return false
-	}
-	h.held = append(h.held, in)
-	return true
-}
-
-// release ends the hold h (nil: whatever hold is current) and hands the
-// held messages to the agent, the shadowed commands marked.
-func (l *Link) release(h *hold) {
-	l.mu.Lock()
-	if h == nil {
-		h = l.hold
-	}
-	if h == nil || l.hold != h {
-		l.mu.Unlock()
-		return
-	}
-	l.hold = nil
-	held, retained := h.held, h.retained
-	h.held = nil
-	l.mu.Unlock()
-	for _, in := range held {
-		if !in.Retained && slices.ContainsFunc(retained[in.Topic], func(p []byte) bool { return string(p) == string(in.Payload) }) {
-			in.Shadowed = true
-		}
-		l.deliver(in)
-	}
 }
 
 func redactAll(urls []string) string {

@@ -29,8 +29,8 @@ type liveOpen struct {
 	taken bool
 }
 
-// clockPoll is how often the clock's synchronisation is read again.
-const clockPoll = 30 * time.Second
+// syncClockPoll is how often the clock's synchronisation is read again.
+const syncClockPoll = 30 * time.Second
 
 // clockState is the last reading of the clock's synchronisation.
 type clockState struct {
@@ -49,7 +49,7 @@ func (a *Agent) setupLive() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			t := a.clk.NewTicker(clockPoll)
+			t := a.clk.NewTicker(syncClockPoll)
 			defer t.Stop()
 			for {
 				select {

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -82,7 +83,7 @@ func newOutbox(durable Durable) *outbox {
 // load queues durable messages left by the previous run (unacknowledged),
 // before anything new.
 func (o *outbox) load(seq uint64, rec []byte) error {
-	m, err := decodeRecord(rec)
+	m, err := decodeRecord(bytes.Clone(rec)) // rec is the journal's buffer
 	if err != nil {
 		// Not ours to deliver: acknowledge it so it does not block the rest.
 		return errors.Join(fmt.Errorf("outbox record %d: %w", seq, err), o.durable.Ack(seq))

@@ -91,6 +91,7 @@ func (a *Agent) advance() {
 	next, expired := a.queue.Pop(now)
 	for _, it := range expired {
 		a.playEvent("play.end", it, map[string]any{"reason": "expired", "played_s": a.seconds(it.Played)})
+		a.logPlay(it, "expired", 0, nil)
 	}
 	if next == nil {
 		a.apply(a.seq.Idle(now))
@@ -122,6 +123,7 @@ func (a *Agent) itemDone(d ladder.Done) {
 		it.Resumes++
 		a.queue.Push(it)
 		a.playEvent("play.interrupted", it, map[string]any{"played_s": a.seconds(it.Played)})
+		a.logPlay(it, "interrupted", d.Played, nil)
 	default:
 		data := map[string]any{"reason": d.Reason, "played_s": a.seconds(it.Played)}
 		if d.Err != nil {
@@ -129,6 +131,7 @@ func (a *Agent) itemDone(d ladder.Done) {
 			data["error"] = d.Err.Error()
 		}
 		a.playEvent("play.end", it, data)
+		a.logPlay(it, d.Reason, d.Played, d.Err)
 	}
 	a.syncLive()
 	a.advance()
@@ -145,6 +148,12 @@ func (a *Agent) startPlayer(it *ladder.Item) {
 	var limit int64
 	if it.Duration > 0 {
 		limit = max(1, int64(it.Duration.Seconds()*float64(f.Rate))*int64(f.Channels)-it.Played)
+	}
+	if !it.EndBy.IsZero() {
+		left := max(1, int64(it.EndBy.Sub(a.clk.Now()).Seconds()*float64(f.Rate))*int64(f.Channels))
+		if limit == 0 || left < limit {
+			limit = left
+		}
 	}
 	skip := int64(0)
 	if it.Played > 0 && isSeekable(it.Source) {
@@ -223,6 +232,7 @@ func (a *Agent) playerEvent(ev player.Event) {
 	switch ev.Kind {
 	case player.Started:
 		if a.seq.PlayerStarted(ev.At, ev.ID) {
+			a.runStarted(a.seq.Item())
 			a.publishState()
 		}
 	case player.Ended:
@@ -337,16 +347,21 @@ func (a *Agent) shutdown(reason string, events <-chan player.Event) {
 			}
 		}
 	}
+	running := it != nil && !it.RunStart.IsZero()
 	a.apply(a.seq.Shutdown())
 	if it != nil {
-		if !it.RunStart.IsZero() && a.player != nil {
+		var heard int64
+		if running && a.player != nil {
 			f := a.player.Format()
-			it.Played += int64(a.clk.Now().Sub(it.RunStart).Seconds()*float64(f.Rate)) * int64(f.Channels)
+			heard = int64(a.clk.Now().Sub(it.LastRun).Seconds()*float64(f.Rate)) * int64(f.Channels)
+			it.Played += heard
 		}
 		a.playEvent("play.end", it, map[string]any{"reason": reason, "played_s": a.seconds(it.Played)})
+		a.logPlay(it, reason, heard, nil)
 	}
 	for _, it := range a.queue.Remove(func(*ladder.Item) bool { return true }) {
 		a.playEvent("play.end", it, map[string]any{"reason": reason, "played_s": a.seconds(it.Played)})
+		a.logPlay(it, reason, 0, nil)
 	}
 }
 

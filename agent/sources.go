@@ -3,15 +3,11 @@ package agent
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"math"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/loaxa/loaxa/audio/media"
 
 	"github.com/loaxa/loaxa/audio"
 )
@@ -230,42 +226,6 @@ func isSeekable(src string) bool {
 }
 
 func liveChannel(src string) (string, bool) { return strings.CutPrefix(src, "live:") }
-
-var (
-	itemRE    = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
-	channelRE = regexp.MustCompile(`^[a-z0-9-]{3,64}$`) // the alphabet of ids and groups
-)
-
-// checkSource validates a play source before anything is opened, so a typo
-// is a bad_args ack rather than a failure event later.
-func checkSource(src string) error {
-	scheme, rest, ok := strings.Cut(src, ":")
-	if !ok {
-		return fmt.Errorf("source %q has no scheme; use https://…, http://…, file:NAME, live:CHANNEL or tone:HZ", truncate(src, 80))
-	}
-	switch scheme {
-	case "http", "https":
-		if !strings.HasPrefix(rest, "//") || len(rest) < 3 {
-			return fmt.Errorf("source %q is not a URL", truncate(src, 80))
-		}
-	case "file":
-		if err := media.ValidName(rest); err != nil {
-			return fmt.Errorf("file name %q: %v", truncate(rest, 80), err)
-		}
-	case "live":
-		if !channelRE.MatchString(rest) {
-			return fmt.Errorf("live channel %q must be 3-64 chars of a-z 0-9 -", truncate(rest, 80))
-		}
-	case "tone":
-		hz, err := strconv.ParseFloat(rest, 64)
-		if err != nil || !(hz >= 20 && hz <= 20000) { // NaN fails both
-			return fmt.Errorf("tone frequency %q must be 20..20000 Hz", truncate(rest, 20))
-		}
-	default:
-		return fmt.Errorf("unknown source scheme %q; use https, http, file, live or tone", truncate(scheme, 20))
-	}
-	return nil
-}
 
 // SourceRequest asks the daemon's opener for an item's audio.
 type SourceRequest struct {

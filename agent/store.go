@@ -10,8 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/loaxa/loaxa/agent/wire"
+
+	"github.com/loaxa/loaxa/agent/schedule"
 
 	"github.com/loaxa/loaxa/internal/clock"
 	"github.com/loaxa/loaxa/internal/journal"
@@ -25,13 +28,18 @@ import (
 //	outbox/   the durable messages waiting for the broker (see outbox)
 //
 // All three are journals in Deferred mode: the Run goroutine appends (a
-// write into the page cache, which a crash of the process does not lose)
-// and never waits for the disk; the syncer goroutine fsyncs them together,
-// at most every syncEvery, and reports which generation is durable, so a
-// command is acknowledged to the broker (PUBACK) once its effects survive
-// a power cut. Until then the broker keeps it and redelivers it if the
-// pole loses power: at least once, never lost. Read-only commands write
-// nothing at all.
+// write into the page cache, which a crash of the agent does not lose) and
+// never waits for the disk; the syncer goroutine fsyncs them together: at
+// once after a quiet spell, and at most every syncEvery while changes keep
+// coming (group commit). So a change survives a power cut a few
+// milliseconds after it was made, or within syncEvery in a burst, and the
+// SD card sees at most one block write per journal per syncEvery whatever
+// the command rate. Read-only commands write nothing at all.
+//
+// Why not acknowledge a command to the broker only once synced: brokers
+// keep only so many unacknowledged messages in flight to a client
+// (mosquitto: 20), so each burst of changes would wait for a sync every 20
+// commands; the agent acknowledges once the change is appended.
 type store struct {
 	dir     string
 	log     logger
@@ -39,12 +47,12 @@ type store struct {
 	state   *journal.Journal
 	answers *journal.Journal
 	outbox  *journal.Queue
+	// playlog is the playback log (see playlog.go): kept for log.get after
+	// its records were delivered, bounded by dropping its oldest segment.
+	playlog *journal.Journal
 
-	gen     atomic.Uint64 // bumped by the Run goroutine after appends that matter
-	durable atomic.Uint64 // the generation the last successful sync covered
-	kick    chan struct{}
-	synced  chan uint64 // the newest durable generation (latest wins)
-	failed  chan error  // a sync that failed (latest wins)
+	kick   chan struct{}
+	failed chan error // a sync that failed (latest wins)
 
 	// answerSeqs maps each remembered answer's id to its record's seq, to
 	// find how much of the answers journal can be trimmed. Run goroutine.
@@ -66,16 +74,19 @@ const storeVersion = 2
 
 // syncEvery bounds how often the store fsyncs: one fsync carries every
 // change of the interval (group commit). On an SD card that is one block
-// write per interval whatever the command rate, and it delays a command's
-// PUBACK (not its answer) by at most this much.
-const syncEvery = 100 * time.Millisecond
+// write per journal per interval whatever the command rate; it is also the
+// most a change can wait for the flash in a burst.
+const syncEvery = 500 * time.Millisecond
 
 // Journal sizes: the state journal holds copies of a ~100-byte document
 // and is trimmed to its last one; answers are bounded by their count.
 var (
-	stateJournal   = journal.Options{Deferred: true, SegmentBytes: 16 << 10, MaxBytes: 256 << 10, MaxRecord: 16 << 10}
+	stateJournal   = journal.Options{Deferred: true, SegmentBytes: 256 << 10, MaxBytes: 1 << 20, MaxRecord: 16 << 10}
 	answersJournal = journal.Options{Deferred: true, SegmentBytes: 256 << 10, MaxBytes: 8 << 20, MaxRecord: 4 << 10}
 	outboxJournal  = journal.Options{Deferred: true, SegmentBytes: 256 << 10, MaxBytes: 16 << 20, MaxRecord: 64 << 10}
+	// The playback log: about 60,000 records of ~300 bytes, months of a
+	// busy pole's broadcasts.
+	playlogJournal = journal.Options{Deferred: true, SegmentBytes: 1 << 20, MaxBytes: 16 << 20, MaxRecord: 16 << 10}
 )
 
 // persisted is what the agent restores at start.
@@ -83,6 +94,13 @@ type persisted struct {
 	Version int             `json:"version"`
 	Zones   map[string]bool `json:"zones"`
 	Volume  int             `json:"volume"`
+	// Schedule is the broadcast schedule's memory of which occurrences
+	// were started, ended or missed.
+	Schedule *schedule.State `json:"schedule,omitempty"`
+	// OnAir is the playback log's record of the run on the output, saved
+	// when it starts: a run that a crash or a power cut cut short is still
+	// logged at the next start.
+	OnAir *wire.LogRecord `json:"on_air,omitempty"`
 }
 
 // defaultVolume is the master volume of a new pole.
@@ -94,7 +112,7 @@ const defaultVolume = 60
 // without storage.
 func openStore(dir string, clk clock.Clock, log logger) (s *store, p persisted, ans []*answer, warnings []error, err error) {
 	p = persisted{Version: storeVersion, Zones: map[string]bool{}, Volume: defaultVolume}
-	s = &store{dir: dir, log: log, clk: clk, kick: make(chan struct{}, 1), synced: make(chan uint64, 1),
+	s = &store{dir: dir, log: log, clk: clk, kick: make(chan struct{}, 1),
 		failed: make(chan error, 1), answerSeqs: map[string]uint64{}}
 	if s.state, err = journal.Open(filepath.Join(dir, "state"), stateJournal); err != nil {
 		return nil, p, nil, nil, err
@@ -108,7 +126,13 @@ func openStore(dir string, clk clock.Clock, log logger) (s *store, p persisted, 
 		s.answers.Close()
 		return nil, p, nil, nil, err
 	}
-	for name, st := range map[string]journal.Stats{"state": s.state.Stats(), "answers": s.answers.Stats(), "outbox": s.outbox.Stats().Records} {
+	if s.playlog, err = journal.Open(filepath.Join(dir, "playlog"), playlogJournal); err != nil {
+		s.state.Close()
+		s.answers.Close()
+		s.outbox.Close()
+		return nil, p, nil, nil, err
+	}
+	for name, st := range map[string]journal.Stats{"state": s.state.Stats(), "answers": s.answers.Stats(), "outbox": s.outbox.Stats().Records, "playlog": s.playlog.Stats()} {
 		if st.Damaged() {
 			warnings = append(warnings, fmt.Errorf("the %s journal was damaged (a power cut or a failing SD card): %d torn bytes, %d corrupt segments; what was readable is kept", name, st.TornBytes, st.CorruptSegments))
 		}
@@ -242,19 +266,29 @@ func (s *store) trimAnswers(live func(id string) bool) {
 	}
 }
 
-// touch marks a change to make durable and wakes the syncer; it returns
-// the generation that covers it.
-func (s *store) touch() uint64 {
-	g := s.gen.Add(1)
+// appendLog appends a playback record and returns its seq; a full log
+// drops its oldest segment (a bounded history) and tries again.
+func (s *store) appendLog(rec []byte) (uint64, error) {
+	seq, err := s.playlog.Append(rec)
+	if errors.Is(err, journal.ErrFull) {
+		st := s.playlog.Stats()
+		s.playlog.Trim(st.First + max(1, st.Records/8)) // a segment or two
+		seq, err = s.playlog.Append(rec)
+	}
+	if err != nil {
+		return 0, err
+	}
+	s.touch()
+	return seq, nil
+}
+
+// touch wakes the syncer: a change waits to be made durable.
+func (s *store) touch() {
 	select {
 	case s.kick <- struct{}{}:
 	default:
 	}
-	return g
 }
-
-// pendingGen is the generation the next sync will cover.
-func (s *store) pendingGen() uint64 { return s.gen.Load() }
 
 // run is the syncer goroutine.
 func (s *store) run(ctx context.Context) {
@@ -262,6 +296,14 @@ func (s *store) run(ctx context.Context) {
 	t := s.clk.NewTimer(0)
 	defer t.Stop()
 	last := time.Time{}
+	failing := false
+	report := func(err error) { // latest wins: the Run goroutine wants the news, not the history
+		select {
+		case <-s.failed:
+		default:
+		}
+		s.failed <- err
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -278,26 +320,19 @@ func (s *store) run(ctx context.Context) {
 			}
 		}
 		last = s.clk.Now()
-		g := s.gen.Load()
-		if err := s.sync(); err != nil {
-			select {
-			case <-s.failed:
-			default:
-			}
-			s.failed <- err
-			continue
+		switch err := s.sync(); {
+		case err != nil:
+			failing = true
+			report(err)
+		case failing:
+			failing = false
+			report(nil) // the flash takes writes again
 		}
-		s.durable.Store(g)
-		select {
-		case <-s.synced:
-		default:
-		}
-		s.synced <- g
 	}
 }
 
 func (s *store) sync() error {
-	return errors.Join(s.state.Sync(), s.answers.Sync(), s.outbox.Sync())
+	return errors.Join(s.state.Sync(), s.answers.Sync(), s.outbox.Sync(), s.playlog.Sync())
 }
 
 // start runs the syncer until close.
@@ -316,7 +351,7 @@ func (s *store) close() error {
 			s.cancel()
 			s.wg.Wait()
 		}
-		err = errors.Join(s.state.Close(), s.answers.Close(), s.outbox.Close())
+		err = errors.Join(s.state.Close(), s.answers.Close(), s.outbox.Close(), s.playlog.Close())
 	})
 	return err
 }

@@ -4,6 +4,7 @@
 //
 // Everything inside the engine is interleaved signed 16-bit PCM described
 // by a Format; conversions of rate and channel count happen in the
-// pipeline, never by dropping samples. Sub-packages: mpg123 (the MP3
+// pipeline, never by dropping samples. Sub-packages: guard (deadlines on
+// the calls into an output device, which may wedge), mpg123 (the MP3
 // decoder binding).
 package audio

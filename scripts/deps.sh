@@ -48,6 +48,9 @@ BASE_PKGS=(
 	portaudio19-dev libmpg123-dev libopus-dev libopusfile-dev
 	mosquitto mosquitto-clients
 	socat sox ffmpeg espeak-ng alsa-utils
+	# jackd2: its dummy driver is a sound card paced in real time that a
+	# test can stop mid-play (a wedged or unplugged USB card).
+	jackd2
 )
 
 BENCH_PKGS=(jackd2)

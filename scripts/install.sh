@@ -3,10 +3,15 @@
 # first configuration, then enables and starts the service.
 #
 #   sudo scripts/install.sh --id xa-hung-loc-01 [--binary FILE] [--no-start]
+#   sudo scripts/install.sh --console /dev/serial0 [--binary FILE]
 #   sudo scripts/install.sh --root /mnt/sdcard --id ... --binary ...
 #
-#   --id ID       device id for a NEW /etc/loaxa/loaxa.toml (required then);
-#                 an existing configuration is never changed
+#   --id ID       device id for a NEW /etc/loaxa/loaxa.toml; an existing
+#                 configuration is never changed
+#   --console DEV the technician's serial console (console.port) for a NEW
+#                 configuration, e.g. /dev/serial0 or /dev/ttyGS0. With it
+#                 --id may be left out: the board stays blank until a
+#                 technician provisions it (loaxactl provision, docs/console.md)
 #   --binary FILE the loaxad to install; default: the one built for this
 #                 machine (bin/loaxad-linux-arm64 on a 64-bit Pi,
 #                 bin/loaxad-linux-armhf on a 32-bit one, bin/loaxad on
@@ -35,6 +40,7 @@ die() {
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 argv="$0 $*"
 id=
+console=
 binary=
 start=true
 root=
@@ -42,6 +48,8 @@ while [[ $# -gt 0 ]]; do
 	case "$1" in
 	--id) id=${2:?--id needs a value}; shift 2 ;;
 	--id=*) id=${1#*=}; shift ;;
+	--console) console=${2:?--console needs a value}; shift 2 ;;
+	--console=*) console=${1#*=}; shift ;;
 	--binary) binary=${2:?--binary needs a value}; shift 2 ;;
 	--binary=*) binary=${1#*=}; shift ;;
 	--no-start) start=false; shift ;;
@@ -73,6 +81,9 @@ example=$here/loaxa.toml.example
 if [[ -n $id && ! $id =~ ^[a-z0-9-]{3,64}$ ]]; then
 	die "--id '$id' is not a device id (3-64 characters of a-z, 0-9 and '-')"
 fi
+if [[ -n $console && ! $console =~ ^/dev/[A-Za-z0-9/_.-]+$ ]]; then
+	die "--console '$console' is not a serial device under /dev (e.g. /dev/serial0, /dev/ttyGS0)"
+fi
 
 # Decide everything that can fail before changing anything.
 if [[ -f $conf_dst ]]; then
@@ -80,8 +91,9 @@ if [[ -f $conf_dst ]]; then
 	if [[ -n $id && $id != "$have_id" ]]; then
 		die "$conf_dst already exists with id = \"$have_id\"; it is never overwritten. Edit it by hand, or run without --id."
 	fi
-elif [[ -z $id ]]; then
-	die "--id is required: there is no $conf_dst yet and the pole needs a device id"
+	[[ -z $console ]] || die "$conf_dst already exists; it is never overwritten: set console.port there by hand, or run without --console."
+elif [[ -z $id && -z $console ]]; then
+	die "--id or --console is required: there is no $conf_dst yet, and the pole needs a device id or a console to be provisioned on"
 fi
 
 if [[ -z $binary ]]; then
@@ -141,14 +153,19 @@ chmod 0750 "$conf_dir"
 if [[ ! -f $conf_dst ]]; then
 	tmp=$(mktemp "$conf_dir/.loaxa.toml.XXXXXX")
 	trap 'rm -f "$tmp"' EXIT
-	sed "s/^id = \"\"/id = \"$id\"/" "$example" >"$tmp"
+	sed -e "s/^id = \"\"/id = \"$id\"/" -e "/^\[console\]/,/^\[/ s|^port = \"\"|port = \"$console\"|" "$example" >"$tmp"
 	grep -q "^id = \"$id\"\$" "$tmp" || die "$example has no 'id = \"\"' line to set"
+	grep -q "^port = \"$console\"\$" "$tmp" || die "$example has no [console] 'port = \"\"' line to set"
 	# 0600: the file holds the broker password and the command key.
 	chmod 0600 "$tmp"
 	sync "$tmp" 2>/dev/null || sync
 	mv "$tmp" "$conf_dst"
 	trap - EXIT
-	echo "created $conf_dst (id = \"$id\"); set mqtt.broker and the wiring there"
+	if [[ -n $id ]]; then
+		echo "created $conf_dst (id = \"$id\"); set mqtt.broker and the wiring there"
+	else
+		echo "created $conf_dst: a blank board with its console on $console; provision it with loaxactl provision"
+	fi
 	changed=true
 else
 	echo "kept $conf_dst (id = \"${have_id:-}\")"

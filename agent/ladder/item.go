@@ -77,9 +77,21 @@ type Item struct {
 	Played  int64
 	Resumes int
 	// Since is when its audio first reached the sink (zero: not yet);
-	// RunStart when the current run of it did.
-	Since, RunStart time.Time
-	Title           string
+	// RunStart when the current run of it did (zero between runs);
+	// LastRun when the latest run did (kept for the playback log).
+	Since, RunStart, LastRun time.Time
+	Title                    string
+	// ScheduleItem and Scheduled are set for an occurrence of the
+	// broadcast schedule: its schedule item id and its window's start.
+	ScheduleItem string
+	Scheduled    time.Time
+	// EndBy cuts the item at that time whatever is left of it: a
+	// scheduled occurrence ends with its slot, also when an interruption
+	// made it resume late. Zero: no cut.
+	EndBy time.Time
+	// InterruptedBy names what took the output from it last (an item id,
+	// or why the agent stopped).
+	InterruptedBy string
 	// ChimeLen is the chime's sample count in the run now playing.
 	ChimeLen int64
 	// Sync asks for synchronised live play-out; SyncOff says why the

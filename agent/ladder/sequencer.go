@@ -350,6 +350,7 @@ func (s *Sequencer) PlayerStarted(now time.Time, id string) bool {
 		s.item.Since = now
 	}
 	s.item.RunStart = now
+	s.item.LastRun = now
 	return true
 }
 

@@ -11,6 +11,9 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/loaxa/loaxa/agent/playargs"
+	"github.com/loaxa/loaxa/agent/wire"
 )
 
 // Bounds of a schedule document. A schedule.set command is also bound by
@@ -107,7 +110,7 @@ func (p Problem) String() string {
 	if p.Index >= 0 {
 		fmt.Fprintf(&b, "items[%d]", p.Index)
 		if p.ID != "" {
-			fmt.Fprintf(&b, " (id %q)", truncate(p.ID, MaxIDLen+2))
+			fmt.Fprintf(&b, " (id %q)", wire.Truncate(p.ID, MaxIDLen+2))
 		}
 		b.WriteString(": ")
 	}
@@ -316,7 +319,7 @@ func peekID(raw json.RawMessage) string {
 // validate checks a decoded document as a whole and adds every problem.
 func validate(doc *Document, opts Options, ps *problems) *time.Location {
 	if !versionRE.MatchString(doc.Version) {
-		ps.add(-1, "", "version", "version %q must be 1-%d chars of A-Z a-z 0-9 . _ : -", truncate(doc.Version, 80), MaxVersionLen)
+		ps.add(-1, "", "version", "version %q must be 1-%d chars of A-Z a-z 0-9 . _ : -", wire.Truncate(doc.Version, 80), MaxVersionLen)
 	}
 	loc := time.UTC
 	if doc.TZ == "" {
@@ -333,7 +336,7 @@ func validate(doc *Document, opts Options, ps *problems) *time.Location {
 		it := &doc.Items[i]
 		add := func(field, format string, a ...any) { ps.add(i, it.ID, field, format, a...) }
 		if !idRE.MatchString(it.ID) {
-			add("id", "id %q must be 1-%d chars of A-Z a-z 0-9 . _ : -", truncate(it.ID, 80), MaxIDLen)
+			add("id", "id %q must be 1-%d chars of A-Z a-z 0-9 . _ : -", wire.Truncate(it.ID, 80), MaxIDLen)
 		} else if j, dup := ids[it.ID]; dup {
 			add("id", "id %q is already the id of items[%d]", it.ID, j)
 		} else {
@@ -341,7 +344,7 @@ func validate(doc *Document, opts Options, ps *problems) *time.Location {
 		}
 		validateWhen(it, add)
 		p := it.play()
-		if fe := CheckPlay(&p, opts.Zones, time.Time{}); fe != nil {
+		if fe := playargs.Check(&p, opts.Zones, time.Time{}); fe != nil {
 			add(fe.Field, "%s", fe.Msg)
 		}
 		validateMedia(doc, i, files, add)
@@ -360,7 +363,7 @@ func validateWhen(it *Item, add func(field, format string, a ...any)) {
 		for k, d := range it.Days {
 			switch {
 			case !slices.Contains(dayNames, d):
-				add(fmt.Sprintf("days[%d]", k), "day %q must be one of mon tue wed thu fri sat sun", truncate(d, 12))
+				add(fmt.Sprintf("days[%d]", k), "day %q must be one of mon tue wed thu fri sat sun", wire.Truncate(d, 12))
 			case slices.Index(it.Days, d) < k:
 				add(fmt.Sprintf("days[%d]", k), "day %q is listed twice", d)
 			}
@@ -410,17 +413,17 @@ func validateMedia(doc *Document, i int, files map[string]int, add func(field, f
 	name, isFile := strings.CutPrefix(it.Source, "file:")
 	switch {
 	case !isFile:
-		add("url", `"url" and "sha256" are for a file:NAME source (the file the pole fetches ahead); source %q plays directly`, truncate(it.Source, 80))
+		add("url", `"url" and "sha256" are for a file:NAME source (the file the pole fetches ahead); source %q plays directly`, wire.Truncate(it.Source, 80))
 		return
 	case it.SHA256 == "":
 		add("sha256", `"url" needs "sha256": a fetched file is kept only if its hash matches`)
 		return
 	case it.URL == "":
-		add("url", `"sha256" needs "url": where to fetch %s from`, truncate(name, 80))
+		add("url", `"sha256" needs "url": where to fetch %s from`, wire.Truncate(name, 80))
 		return
 	}
 	if !sha256RE.MatchString(it.SHA256) {
-		add("sha256", "sha256 must be 64 hex digits, got %q", truncate(it.SHA256, 80))
+		add("sha256", "sha256 must be 64 hex digits, got %q", wire.Truncate(it.SHA256, 80))
 		return
 	}
 	it.SHA256 = strings.ToLower(it.SHA256)
@@ -450,11 +453,11 @@ func loadZone(name string) (*time.Location, error) {
 		return vietnam, nil
 	}
 	if name == "Local" || name == "" || len(name) > 64 {
-		return nil, fmt.Errorf("tz %q must name an IANA zone such as %q (\"Local\" is refused: the pole's own setting must not move the schedule)", truncate(name, 70), DefaultTZ)
+		return nil, fmt.Errorf("tz %q must name an IANA zone such as %q (\"Local\" is refused: the pole's own setting must not move the schedule)", wire.Truncate(name, 70), DefaultTZ)
 	}
 	l, err := time.LoadLocation(name)
 	if err != nil {
-		return nil, fmt.Errorf("tz %q is not a known IANA zone (such as %q)", truncate(name, 70), DefaultTZ)
+		return nil, fmt.Errorf("tz %q is not a known IANA zone (such as %q)", wire.Truncate(name, 70), DefaultTZ)
 	}
 	return l, nil
 }
@@ -473,14 +476,14 @@ func CheckURL(u string) error {
 }
 
 // play is the item's play arguments, for CheckPlay and for the ladder.
-func (it *Item) play() Play {
-	return Play{Source: it.Source, Priority: it.Priority, Origin: it.Origin, Zones: it.Zones,
+func (it *Item) play() playargs.Play {
+	return playargs.Play{Source: it.Source, Priority: it.Priority, Origin: it.Origin, Zones: it.Zones,
 		Volume: it.Volume, Repeat: it.Repeat, DurationS: it.DurationS, Replace: it.Replace, Chime: it.Chime}
 }
 
 // parseClock reads HH:MM or HH:MM:SS into seconds after midnight.
 func parseClock(s string) (int, error) {
-	bad := fmt.Errorf("%q must be HH:MM or HH:MM:SS, from 00:00 to 23:59:59", truncate(s, 20))
+	bad := fmt.Errorf("%q must be HH:MM or HH:MM:SS, from 00:00 to 23:59:59", wire.Truncate(s, 20))
 	if len(s) != 5 && len(s) != 8 {
 		return 0, bad
 	}
@@ -511,7 +514,7 @@ func parseClock(s string) (int, error) {
 func parseDate(s string) (civil, error) {
 	t, err := time.Parse(time.DateOnly, s)
 	if err != nil || len(s) != 10 {
-		return 0, fmt.Errorf("date %q must be YYYY-MM-DD, a real calendar date", truncate(s, 20))
+		return 0, fmt.Errorf("date %q must be YYYY-MM-DD, a real calendar date", wire.Truncate(s, 20))
 	}
 	if t.Year() < minYear || t.Year() > maxYear {
 		return 0, fmt.Errorf("date %q must be in the years %d to %d", s, minYear, maxYear)

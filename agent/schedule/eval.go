@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/loaxa/loaxa/agent/playargs"
 )
 
 // civil is a calendar date as days since 1970-01-01.
@@ -115,11 +117,11 @@ func (o Occurrence) Key() string { return o.Item.ID + ":" + o.Date }
 // Open reports whether the window is open at t: Start <= t < End.
 func (o Occurrence) Open(t time.Time) bool { return !t.Before(o.Start) && t.Before(o.End) }
 
-// Play returns the play arguments that air the occurrence at now: the
+// playargs.Play returns the play arguments that air the occurrence at now: the
 // item's own, with the occurrence's key as item id, the rest of the window
 // as duration_s (a late start ends with its slot) and the window's end as
 // until (an interrupted occurrence may resume until then).
-func (o Occurrence) Play(now time.Time) Play {
+func (o Occurrence) Play(now time.Time) playargs.Play {
 	p := o.Item.play()
 	p.Item = o.Key()
 	from := now

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/loaxa/loaxa/agent/playargs"
 )
 
 func mustParse(t testing.TB, d string) *Schedule {
@@ -160,14 +162,14 @@ func TestOccurrencePlay(t *testing.T) {
 	s := mustParse(t, doc(item("a", "start", `"05:30"`, "volume", "65", "zones", `["z2"]`, "priority", `"priority"`, "repeat", "2")))
 	o, _ := s.Next(time.Date(2026, 11, 30, 0, 0, 0, 0, s.Location()))
 	p := o.Play(o.Start.Add(-time.Minute)) // before the start: the whole window
-	want := Play{Source: "file:tin.mp3", Priority: "priority", Zones: []string{"z2"}, Volume: &vol, Repeat: 2,
+	want := playargs.Play{Source: "file:tin.mp3", Priority: "priority", Zones: []string{"z2"}, Volume: &vol, Repeat: 2,
 		DurationS: 3600, Until: o.End.UnixMilli(), Item: "a:2026-11-30"}
 	a, _ := json.Marshal(p)
 	b, _ := json.Marshal(want)
 	if string(a) != string(b) {
-		t.Errorf("Play = %s\nwant   %s", a, b)
+		t.Errorf("playargs.Play = %s\nwant   %s", a, b)
 	}
-	if fe := CheckPlay(&p, poleZones, o.Start); fe != nil {
+	if fe := playargs.Check(&p, poleZones, o.Start); fe != nil {
 		t.Errorf("the play arguments of an occurrence fail play's checks: %v", fe)
 	}
 }

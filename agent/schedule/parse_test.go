@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/loaxa/loaxa/agent/playargs"
 )
 
 const sha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -159,7 +161,7 @@ func TestParseRejects(t *testing.T) {
 		{"negative duration", doc(item("a", "duration_s", `-5`)), []string{"duration_s must be 0..86400, got -5"}},
 		{"duration over a day", doc(item("a", "duration_s", `86401`)), []string{"duration_s must be 0..86400, got 86401"}},
 		{"tiny duration", doc(item("a", "duration_s", `0.5`)), []string{"at least 1 second"}},
-		// Play fields: play's own messages.
+		// playargs.Play fields: play's own messages.
 		{"no source", doc(item("a", "source", "-")), []string{`items[0] (id "a")`, `"source" is required`}},
 		{"source scheme", doc(item("a", "source", `"ftp://x/y.mp3"`)), []string{`unknown source scheme "ftp"`}},
 		{"source path", doc(item("a", "source", `"file:../etc/passwd"`)), []string{`file name "../etc/passwd"`}},
@@ -264,33 +266,33 @@ func TestCheckPlayMessagesAreThoseOfPlay(t *testing.T) {
 	vol := 140
 	now := time.UnixMilli(2_000_000)
 	tests := []struct {
-		p     Play
+		p     playargs.Play
 		field string
 		msg   string
 	}{
-		{Play{Item: "a b", Source: "tone:440"}, "item", `item "a b" must be 1-64 chars of A-Z a-z 0-9 . _ : -`},
-		{Play{}, "source", `"source" is required`},
-		{Play{Source: "x"}, "source", `source "x" has no scheme; use https://…, http://…, file:NAME, live:CHANNEL or tone:HZ`},
-		{Play{Source: "http:x"}, "source", `source "http:x" is not a URL`},
-		{Play{Source: "live:A"}, "source", `live channel "A" must be 3-64 chars of a-z 0-9 -`},
-		{Play{Source: "tone:440", Priority: "high"}, "priority", `priority "high" must be one of [background normal priority live emergency]`},
-		{Play{Source: "tone:440", Origin: "x"}, "origin", `origin "x" must be "province", "district" or "commune"`},
-		{Play{Source: "tone:440", Volume: &vol}, "volume", "volume must be 0..100, got 140"},
-		{Play{Source: "tone:440", Repeat: -1}, "repeat", "repeat must be 0..1000, got -1"},
-		{Play{Source: "tone:440", DurationS: 1e6}, "duration_s", "duration_s must be 0..86400, got 1e+06"},
-		{Play{Source: "tone:440", Until: 1_000_000}, "until", "until (1000000) has passed: the item may no longer start"},
-		{Play{Source: "tone:440", Zones: []string{"z7"}}, "zones", "unknown zone \"z7\"; this pole has [z1 z2 z3 z4]"},
-		{Play{Source: "tone:440", Zones: []string{}}, "zones", `"zones" is empty: give at least one zone, or leave it out for all`},
+		{playargs.Play{Item: "a b", Source: "tone:440"}, "item", `item "a b" must be 1-64 chars of A-Z a-z 0-9 . _ : -`},
+		{playargs.Play{}, "source", `"source" is required`},
+		{playargs.Play{Source: "x"}, "source", `source "x" has no scheme; use https://…, http://…, file:NAME, live:CHANNEL or tone:HZ`},
+		{playargs.Play{Source: "http:x"}, "source", `source "http:x" is not a URL`},
+		{playargs.Play{Source: "live:A"}, "source", `live channel "A" must be 3-64 chars of a-z 0-9 -`},
+		{playargs.Play{Source: "tone:440", Priority: "high"}, "priority", `priority "high" must be one of [background normal priority live emergency]`},
+		{playargs.Play{Source: "tone:440", Origin: "x"}, "origin", `origin "x" must be "province", "district" or "commune"`},
+		{playargs.Play{Source: "tone:440", Volume: &vol}, "volume", "volume must be 0..100, got 140"},
+		{playargs.Play{Source: "tone:440", Repeat: -1}, "repeat", "repeat must be 0..1000, got -1"},
+		{playargs.Play{Source: "tone:440", DurationS: 1e6}, "duration_s", "duration_s must be 0..86400, got 1e+06"},
+		{playargs.Play{Source: "tone:440", Until: 1_000_000}, "until", "until (1000000) has passed: the item may no longer start"},
+		{playargs.Play{Source: "tone:440", Zones: []string{"z7"}}, "zones", "unknown zone \"z7\"; this pole has [z1 z2 z3 z4]"},
+		{playargs.Play{Source: "tone:440", Zones: []string{}}, "zones", `"zones" is empty: give at least one zone, or leave it out for all`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.field, func(t *testing.T) {
-			fe := CheckPlay(&tt.p, poleZones, now)
+			fe := playargs.Check(&tt.p, poleZones, now)
 			if fe == nil || fe.Field != tt.field || fe.Msg != tt.msg {
 				t.Errorf("CheckPlay = %+v, want field %s: %s", fe, tt.field, tt.msg)
 			}
 		})
 	}
-	if fe := CheckPlay(&Play{Source: "file:a.mp3", Until: 3_000_000, Zones: []string{"z1"}}, poleZones, now); fe != nil {
+	if fe := playargs.Check(&playargs.Play{Source: "file:a.mp3", Until: 3_000_000, Zones: []string{"z1"}}, poleZones, now); fe != nil {
 		t.Errorf("valid play refused: %v", fe)
 	}
 }

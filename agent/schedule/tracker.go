@@ -6,6 +6,8 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/loaxa/loaxa/agent/wire"
 )
 
 // ClockStatus is whether the pole's clock can be trusted to place a
@@ -165,7 +167,7 @@ func NewTracker(s *Schedule, st *State) (*Tracker, error) {
 		switch o.State {
 		case "started", "ended", "missed":
 		default:
-			return nil, fmt.Errorf("schedule state: occurrence %q has state %q", truncate(o.Key, 80), truncate(o.State, 20))
+			return nil, fmt.Errorf("schedule state: occurrence %q has state %q", wire.Truncate(o.Key, 80), wire.Truncate(o.State, 20))
 		}
 		t.open[o.Key] = openEntry{End: time.UnixMilli(o.End), State: o.State}
 	}

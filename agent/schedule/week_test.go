@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loaxa/loaxa/agent/playargs"
 	"github.com/loaxa/loaxa/internal/clock"
 )
 
@@ -99,8 +100,8 @@ func TestWeekOfCommune(t *testing.T) {
 // origin, then the earlier start.
 func onAir(started []Decision, from, to time.Time) string {
 	rank := func(d Decision) (int, int) {
-		lv := slices.Index(Levels, cmpOr(d.Item.Priority, "normal"))
-		return lv, slices.Index(Origins, d.Item.Origin)
+		lv := slices.Index(playargs.Levels, cmpOr(d.Item.Priority, "normal"))
+		return lv, slices.Index(playargs.Origins, d.Item.Origin)
 	}
 	var b strings.Builder
 	cur, since := "", from

@@ -45,8 +45,32 @@ type SyncInfo struct {
 
 // ScheduleInfo is the schedule part of the state.
 type ScheduleInfo struct {
+	// Version is the schedule's version, "" when there is none.
 	Version string `json:"version"`
-	Next    *int64 `json:"next"`
+	// Clock is "synced" or "unsynced": nothing scheduled starts while the
+	// clock is not synchronised (commanded playback still works).
+	Clock string `json:"clock"`
+	// Next is when the next occurrence starts (ms), null when nothing is
+	// scheduled again or the clock is not synchronised; NextItem is its
+	// schedule item id.
+	Next     *int64 `json:"next"`
+	NextItem string `json:"next_item,omitempty"`
+	// Items counts the schedule's items.
+	Items int `json:"items"`
+}
+
+// MediaInfo is the media cache's use in the state.
+type MediaInfo struct {
+	UsedBytes    int64 `json:"used_bytes"`
+	QuotaBytes   int64 `json:"quota_bytes"`
+	Files        int   `json:"files"`
+	PartialBytes int64 `json:"partial_bytes"`
+	Fetching     int   `json:"fetching"`
+	Queued       int   `json:"queued"`
+	// Missing are files the schedule needs that are not cached (at most
+	// ten); MissingCount counts them all.
+	Missing      []string `json:"missing,omitempty"`
+	MissingCount int      `json:"missing_count"`
 }
 
 // Alarm is an active alarm in the state.
@@ -70,6 +94,7 @@ type State struct {
 	Queue      []Playing       `json:"queue"`
 	Queued     int             `json:"queued"`
 	Schedule   ScheduleInfo    `json:"schedule"`
+	Media      *MediaInfo      `json:"media,omitempty"`
 	ConfigHash string          `json:"config_hash"`
 	Alarms     []Alarm         `json:"alarms"`
 	Groups     []string        `json:"groups"`
@@ -174,3 +199,41 @@ const (
 	EventError           = "error"
 	EventInput           = "input"
 )
+
+// LogRecord is one playback in the playback log: a run of an item on the
+// output (an interrupted item that resumes is a second record), or an
+// item that never played (stopped while queued, its window closed,
+// missed by the schedule). The province's reports are built from these.
+type LogRecord struct {
+	// Seq numbers the log, never reused; no gap unless a record was lost
+	// to damaged storage.
+	Seq uint64 `json:"seq"`
+	// Item is the play item's id (a scheduled occurrence's is
+	// SCHEDULE_ITEM:YYYY-MM-DD); CmdID the play command's, if any.
+	Item         string `json:"item"`
+	CmdID        string `json:"cmd_id,omitempty"`
+	ScheduleItem string `json:"schedule_item,omitempty"`
+	// Source has its credentials and query values hidden.
+	Source   string   `json:"source"`
+	Title    string   `json:"title,omitempty"`
+	Priority string   `json:"priority"`
+	Origin   string   `json:"origin,omitempty"`
+	Zones    []string `json:"zones"`
+	// Volume is the level it played at (0-100).
+	Volume int `json:"volume"`
+	// Scheduled is the schedule's start (ms); Start the actual start of
+	// this run (ms, absent when it never sounded); End when it ended.
+	Scheduled int64 `json:"scheduled,omitempty"`
+	Start     int64 `json:"start,omitempty"`
+	End       int64 `json:"end"`
+	// HeardS is how many seconds of its audio were heard in this run.
+	HeardS float64 `json:"heard_s"`
+	// Result is completed, interrupted, stopped, failed or missed.
+	Result string `json:"result"`
+	// InterruptedBy names what took over (an item id, agent_stopped,
+	// agent_restarted) when Result is interrupted.
+	InterruptedBy string `json:"interrupted_by,omitempty"`
+	Error         string `json:"error,omitempty"`
+	// Resumed: an earlier run of the item was interrupted.
+	Resumed bool `json:"resumed,omitempty"`
+}

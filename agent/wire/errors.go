@@ -3,6 +3,7 @@ package wire
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Code is an ack error code of the contract.
@@ -40,3 +41,12 @@ func Errf(code Code, format string, a ...any) *Error {
 }
 
 func asType[T any](err error, target *T) bool { return errors.As(err, target) }
+
+// Truncate shortens user text quoted in a message to at most n bytes (on a
+// rune boundary, with an ellipsis), so an error never echoes a long input.
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}

@@ -102,7 +102,7 @@ func (p *Player) Run(ctx context.Context) error {
 		}
 		s.drained = false
 		if err := s.step(); err != nil {
-			p.opts.Log.Error("audio output failed", "sink", p.opts.Sink.String(), "err", err)
+			s.outputFailed(err)
 			// A failing device is retried after a pause rather than spun on.
 			t := p.opts.Clock.NewTimer(time.Second)
 			select {

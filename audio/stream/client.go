@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/loaxa/loaxa/internal/redact"
 )
 
 // NewClient returns the HTTP client Open uses when Options.Client is nil:
@@ -27,7 +30,31 @@ func NewClient(tlsConfig *tls.Config) *http.Client {
 		// A stream already is compressed audio; gzip would only cost CPU and
 		// hide the byte offsets a Range resume needs.
 		DisableCompression: true,
+		// net/http's default is 10 MiB; a hostile server need not be fed
+		// that much memory before a stream starts.
+		MaxResponseHeaderBytes: MaxHeaderBytes,
 	}}
+}
+
+// checkRedirects returns a copy of c that follows at most max redirects
+// in a row, and only to http and https URLs, before the client's own
+// CheckRedirect (if any) has its say.
+func checkRedirects(c *http.Client, max int) *http.Client {
+	cc := *c
+	prev := c.CheckRedirect
+	cc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
+			return fmt.Errorf("%w to %s: scheme %q, want http or https", ErrRedirect, redact.Parsed(req.URL), req.URL.Scheme)
+		}
+		if len(via) > max {
+			return fmt.Errorf("%w: more than %d redirects in a row (the last to %s)", ErrRedirect, max, redact.Parsed(req.URL))
+		}
+		if prev != nil {
+			return prev(req, via)
+		}
+		return nil
+	}
+	return &cc
 }
 
 // icyDialer dials connections whose first bytes are checked for "ICY ".

@@ -86,10 +86,13 @@ type conn struct {
 	wd     *watchdog
 	stall  time.Duration
 	raw    int64 // body bytes received (metadata included)
+	rate   rateCheck
 }
 
-// Read reads the body with the stall watchdog armed.
+// Read reads the body with the stall watchdog armed, and checks the byte
+// rate over the time spent waiting.
 func (c *conn) readRaw(p []byte) (int, error) {
+	start := c.wd.clk.Now()
 	c.wd.arm(c.stall, ErrStalled)
 	n, err := c.resp.Body.Read(p)
 	c.wd.disarm()
@@ -100,7 +103,47 @@ func (c *conn) readRaw(p []byte) (int, error) {
 			err = cause
 		}
 	}
+	if err == nil {
+		err = c.rate.account(n, c.wd.clk.Now().Sub(start))
+	}
 	return n, err
+}
+
+// rateCheck bounds how slowly a connection may deliver (see
+// Options.SlowWindow): over each window of time spent waiting for the
+// network, at least floor bytes per second, and a quarter of the
+// stream's own rate when it is known.
+//
+// A connection proves itself healthy with two windows in a row that meet
+// the bound: one is not enough, as a server that sends a burst on connect
+// and then trickles passes its first window on the burst alone, and
+// would otherwise be reconnected for ever.
+type rateCheck struct {
+	window time.Duration
+	floor  float64
+	expect func() float64 // the stream's byte rate; 0 when unknown
+	passed func()         // the connection proved itself healthy
+	waited time.Duration
+	got    int64
+	passes int // windows in a row that met the bound
+}
+
+func (r *rateCheck) account(n int, waited time.Duration) error {
+	r.waited += waited
+	r.got += int64(n)
+	if r.waited < r.window {
+		return nil
+	}
+	need := max(r.floor, r.expect()/4)
+	got, secs := r.got, r.waited.Seconds()
+	r.waited, r.got = 0, 0
+	if float64(got) < need*secs {
+		return fmt.Errorf("%w: %d bytes in %.1f s of waiting, want at least %.0f bytes/s", ErrTooSlow, got, secs, need)
+	}
+	if r.passes++; r.passes >= 2 {
+		r.passed()
+	}
+	return nil
 }
 
 type rawReader struct{ c *conn }
@@ -149,7 +192,12 @@ func (s *Stream) connect(rq request) (*conn, error) {
 		return fail(s.requestError(ctx, err))
 	}
 	wd.disarm()
-	c := &conn{resp: resp, ctx: ctx, cancel: cancel, wd: wd, stall: s.o.StallTimeout}
+	c := &conn{resp: resp, ctx: ctx, cancel: cancel, wd: wd, stall: s.o.StallTimeout, rate: rateCheck{
+		window: s.o.SlowWindow,
+		floor:  float64(s.o.MinByteRate),
+		expect: s.byteRate,
+		passed: func() { s.slowCuts = 0 },
+	}}
 	if err := s.checkResponse(c, rq); err != nil {
 		resp.Body.Close()
 		return fail(err)
@@ -181,6 +229,10 @@ func (s *Stream) requestError(ctx context.Context, err error) error {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
+		}
+		// net/http says so only in words.
+		if strings.Contains(err.Error(), "server response headers exceeded") {
+			err = fmt.Errorf("%w: %v", ErrHeaderTooLarge, err)
 		}
 	}
 	return fmt.Errorf("stream %s: %w", s.shown, err)

@@ -52,14 +52,37 @@
 // if the server drops it meanwhile, the next Read reconnects or resumes.
 // Both timers run on the injected clock (internal/clock).
 //
+// A server that trickles is bounded too: over every Options.SlowWindow of
+// time spent waiting for the network (StallTimeout unless set), a
+// connection must bring a quarter of the stream's own byte rate (measured
+// from the audio decoded, or the icy-br header) and at least
+// Options.MinByteRate bytes per second. Below that it is cut with
+// ErrTooSlow and replaced like a stalled one; Options.MaxSlowCuts cuts in
+// a row end the Stream. A connection counts as healthy again only after
+// two good windows in a row, so that a burst on connect followed by a
+// trickle cannot keep it going.
+//
+// # Limits
+//
+// Redirects are followed only to http and https URLs, at most
+// Options.MaxRedirects in a row (ErrRedirect), whatever the client.
+// NewClient's client reads at most MaxHeaderBytes of response headers
+// (ErrHeaderTooLarge).
+//
 // # Errors
 //
 // Errors name the URL with its userinfo removed and query values masked, so
 // that no credential reaches a log or an MQTT event. Sentinels for errors.Is:
 // ErrScheme (checked before any I/O), ErrContentType (text/html, a playlist,
 // another codec), ErrNoAudio (nothing decodable within Options.SyncLimit
-// bytes), ErrConnectTimeout, ErrStalled, ErrNoRange, ErrFormatChanged and
-// ErrClosed; an HTTP status is an *HTTPError.
+// bytes), ErrConnectTimeout, ErrStalled, ErrTooSlow, ErrNoRange,
+// ErrFormatChanged, ErrRedirect, ErrHeaderTooLarge and ErrClosed; an HTTP
+// status is an *HTTPError. Reason names the kind of any of them in a word,
+// for events.
+//
+// Every failure is reported once as an EventFailed, Open's included (unless
+// the context ended), so that a source that never played says why as
+// clearly as one that stopped.
 //
 // # Goroutines
 //

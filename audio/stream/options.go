@@ -19,13 +19,26 @@ const (
 	// a healthy stream ever has between two frames, and little enough that
 	// a server sending something else is found out quickly.
 	DefaultSyncLimit = 128 << 10
+	// DefaultMinByteRate is the floor of the byte-rate bound: 2 kbit/s, a
+	// quarter of the lowest MP3 bit rate (8 kbit/s).
+	DefaultMinByteRate = 250
+	// DefaultMaxSlowCuts is how many connections in a row may be cut for
+	// being too slow before the Stream fails.
+	DefaultMaxSlowCuts = 2
+	// DefaultMaxRedirects bounds the redirects of one request.
+	DefaultMaxRedirects = 5
+	// MaxHeaderBytes bounds the response headers NewClient accepts: an
+	// Icecast server sends well under 1 KiB.
+	MaxHeaderBytes = 32 << 10
 )
 
 // Options tune Open. The zero value is usable.
 type Options struct {
 	// Client makes the requests. Nil means NewClient(nil). An injected
 	// client must not have a Timeout (it would cut streams); it gets no
-	// "ICY 200 OK" rewriting unless it was made by NewClient.
+	// "ICY 200 OK" rewriting and no bound on the header size unless it was
+	// made by NewClient. Redirects are checked whatever the client (Open
+	// uses a copy of it with its own CheckRedirect).
 	Client *http.Client
 	// Clock runs the timeouts and the backoff. Nil means the wall clock.
 	Clock clock.Clock
@@ -51,6 +64,23 @@ type Options struct {
 	SyncLimit int64
 	// UserAgent is sent with every request; empty means "loaxa".
 	UserAgent string
+	// SlowWindow, MinByteRate and MaxSlowCuts bound how slowly a server
+	// may deliver. Over every SlowWindow spent waiting for the network
+	// (time the caller spends elsewhere does not count), a connection
+	// must bring at least a quarter of the stream's own byte rate (as
+	// measured from the audio decoded so far, or icy-br) and at least
+	// MinByteRate bytes per second. A connection below that is cut with
+	// ErrTooSlow and replaced, like a stalled one; after MaxSlowCuts cuts
+	// in a row the Stream fails. A source that trickles a byte every half
+	// second would otherwise keep an item, and the amplifier, on for
+	// hours. Zero values mean StallTimeout, DefaultMinByteRate and
+	// DefaultMaxSlowCuts.
+	SlowWindow  time.Duration
+	MinByteRate int
+	MaxSlowCuts int
+	// MaxRedirects bounds the redirects followed by one request (0 means
+	// DefaultMaxRedirects); only http and https targets are followed.
+	MaxRedirects int
 	// OnEvent, if set, is called on the goroutine that calls Open or Read,
 	// so it must return quickly (hand the event on) and must not call Read
 	// or Close; Title and Stats are fine.
@@ -88,6 +118,19 @@ func (o Options) withDefaults() Options {
 	if o.UserAgent == "" {
 		o.UserAgent = "loaxa"
 	}
+	if o.SlowWindow <= 0 {
+		o.SlowWindow = o.StallTimeout
+	}
+	if o.MinByteRate <= 0 {
+		o.MinByteRate = DefaultMinByteRate
+	}
+	if o.MaxSlowCuts <= 0 {
+		o.MaxSlowCuts = DefaultMaxSlowCuts
+	}
+	if o.MaxRedirects <= 0 {
+		o.MaxRedirects = DefaultMaxRedirects
+	}
+	o.Client = checkRedirects(o.Client, o.MaxRedirects)
 	return o
 }
 
@@ -105,8 +148,9 @@ const (
 	// EventTitle: the ICY StreamTitle changed to Title.
 	EventTitle EventKind = "title"
 	// EventFailed: the Stream gave up (Err says why); Read returns that
-	// error from now on. Open's own errors are returned, not reported, and
-	// the end of the Stream's context or Close is not a failure.
+	// error from now on. Open reports its own failure the same way before
+	// returning it. The end of the Stream's context or Close is not a
+	// failure.
 	EventFailed EventKind = "failed"
 )
 

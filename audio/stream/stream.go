@@ -59,6 +59,7 @@ type Stream struct {
 	offset    int64  // file bytes received so far: where a resume starts
 	validator string // If-Range value for a resume
 	failures  int    // lost connections and failed attempts since audio last flowed
+	slowCuts  int    // connections cut in a row for being too slow (ErrTooSlow)
 	junk      int64  // bytes fed since the last good samples, an ID3v2 tag excepted
 	wrong     float64
 	empty     int
@@ -79,7 +80,27 @@ var _ audio.Source = (*Stream)(nil)
 // any I/O, with an *HTTPError for a status other than 200, ErrContentType,
 // ErrNoAudio, ErrConnectTimeout, ErrStalled, or a network error; Open does
 // not retry.
+//
+// Open's failures are reported too (an EventFailed, unless ctx ended), so
+// that a source that never played says why as clearly as one that stopped.
 func Open(ctx context.Context, rawURL string, o Options) (*Stream, error) {
+	s, err := open(ctx, rawURL, o)
+	if err != nil && ctx.Err() == nil && o.OnEvent != nil {
+		e := Event{Kind: EventFailed, URL: redact.URL(rawURL), Err: err}
+		if s != nil {
+			e.URL, e.Live = s.shown, s.live
+		}
+		o.OnEvent(e)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// open is Open without the report; on a failure after the URL was checked
+// it returns the closed Stream as well, for the report.
+func open(ctx context.Context, rawURL string, o Options) (*Stream, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		var ue *url.Error
@@ -113,7 +134,10 @@ func Open(ctx context.Context, rawURL string, o Options) (*Stream, error) {
 	s.stats.Size = -1
 	if err := s.start(); err != nil {
 		s.Close()
-		return nil, err
+		if ctx.Err() == nil {
+			s.o.Logger.Error("stream failed to open", "url", s.shown, "err", err)
+		}
+		return s, err
 	}
 	return s, nil
 }
@@ -347,6 +371,9 @@ func (s *Stream) drop(err error) {
 	}
 	s.conn.close()
 	s.conn = nil
+	if errors.Is(err, ErrTooSlow) {
+		s.slowCuts++
+	}
 	if errors.Is(err, io.EOF) {
 		s.lost = fmt.Errorf("stream %s: the server ended the response: %w", s.shown, err)
 	} else {
@@ -369,6 +396,9 @@ func (s *Stream) recover() error {
 	for {
 		if !s.retryable(cause) {
 			return cause
+		}
+		if errors.Is(cause, ErrTooSlow) && s.slowCuts > s.o.MaxSlowCuts {
+			return fmt.Errorf("gave up after %d connections in a row were too slow: %w", s.slowCuts, cause)
 		}
 		s.failures++
 		s.mu.Lock()
@@ -487,6 +517,19 @@ func (s *Stream) emit(e Event) {
 	}
 	e.URL, e.Live = s.shown, s.live
 	s.o.OnEvent(e)
+}
+
+// byteRate estimates the stream's own byte rate, for the bound on slow
+// connections: compressed bytes per second of audio decoded so far, once
+// ten seconds were (the bytes waiting in the decoder then skew it
+// little), else the icy-br the server announced, else 0 (unknown).
+func (s *Stream) byteRate() float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f := s.format; f.Valid() && s.stats.Samples >= 10*int64(f.Rate*f.Channels) {
+		return float64(s.stats.AudioBytes) / (float64(s.stats.Samples) / float64(f.Rate*f.Channels))
+	}
+	return float64(s.stats.Bitrate) * 1000 / 8
 }
 
 // Title returns the current ICY StreamTitle, "" before the first one.

@@ -23,6 +23,19 @@ import (
 // variables.
 var paMu sync.Mutex
 
+// writing counts the writes in progress in every Sink. A write that never
+// returns (a wedged device: a JACK server stopped mid-play) leaves
+// PortAudio in a state where opening another stream corrupts the
+// process's memory (seen: "malloc(): invalid size" inside Pa_OpenStream,
+// then SIGABRT), so Open refuses while one is in progress. Like paMu, this
+// process-wide state is forced by the C library.
+var writing atomic.Int32
+
+// ErrWedged is wrapped by Open's error while a write of another Sink is
+// stuck in the driver: PortAudio cannot safely open a stream in this
+// process until it returns; restarting the process is the cure.
+var ErrWedged = errors.New("a write is stuck in the audio driver; PortAudio cannot open another stream in this process until it returns: restart the agent")
+
 // Sink plays PCM on a PortAudio output device. Write, Drain and Close are
 // called by one goroutine (the pipeline's); Underruns, Latency and String
 // by any.
@@ -74,6 +87,9 @@ func Open(o Options) (*Sink, error) {
 
 	paMu.Lock()
 	defer paMu.Unlock()
+	if n := writing.Load(); n > 0 {
+		return nil, fmt.Errorf("portaudio: opening %q: %w", o.Device, ErrWedged)
+	}
 	if err := pa.Initialize(); err != nil {
 		return nil, fmt.Errorf("portaudio: no usable audio system (%v): %w", err, hal.ErrAbsent)
 	}
@@ -232,7 +248,9 @@ func (s *Sink) Write(p []int16) error {
 		n := copy(s.own, p)
 		p = p[n:]
 		s.buf = s.own[:n]
+		writing.Add(1)
 		err := s.stream.Write()
+		writing.Add(-1)
 		switch {
 		case errors.Is(err, pa.OutputUnderflowed):
 			// The samples were written; the device had played silence

@@ -3,6 +3,7 @@
 package portaudio
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -12,6 +13,10 @@ import (
 
 // errNoCgo is why nothing works in a build without cgo.
 var errNoCgo = fmt.Errorf("portaudio: this build has no cgo, so no PortAudio: %w", hal.ErrAbsent)
+
+// ErrWedged is wrapped by Open's error while a write of another Sink is
+// stuck in the driver (never, without cgo).
+var ErrWedged = errors.New("a write is stuck in the audio driver; PortAudio cannot open another stream in this process until it returns: restart the agent")
 
 // Sink is the PortAudio output; without cgo it cannot be opened.
 type Sink struct{}

@@ -5,6 +5,7 @@ package portaudio
 import (
 	"errors"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -156,5 +157,42 @@ func TestWriteReturnsDeviceErrors(t *testing.T) {
 	fs.startErr = pa.DeviceUnavailable
 	if err := s.Write(make([]int16, 8)); !errors.Is(err, pa.DeviceUnavailable) {
 		t.Errorf("start failure: %v", err)
+	}
+}
+
+// blockingStream is a stream whose writes hang until release is closed,
+// as PortAudio's did on a stopped JACK server.
+type blockingStream struct {
+	fakeStream
+	release chan struct{}
+}
+
+func (b *blockingStream) Write() error {
+	<-b.release
+	return nil
+}
+
+// Issue 7, finding 7: reopening PortAudio while a write of another stream
+// was stuck in the JACK driver aborted the process inside Pa_OpenStream.
+func TestOpenRefusesWhileAWriteIsStuck(t *testing.T) {
+	s, _ := fakeSink(4, nil)
+	bs := &blockingStream{release: make(chan struct{})}
+	s.stream = bs
+	bs.running = true
+	done := make(chan error)
+	go func() { done <- s.Write(make([]int16, 8)) }()
+	for writing.Load() == 0 {
+		runtime.Gosched()
+	}
+	_, err := Open(Options{Device: "system", Format: audio.Format{Rate: 48000, Channels: 2}})
+	if !errors.Is(err, ErrWedged) || errors.Is(err, hal.ErrAbsent) {
+		t.Errorf("Open during a stuck write: %v, want ErrWedged", err)
+	}
+	close(bs.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := writing.Load(); n != 0 {
+		t.Errorf("%d writes still counted after they returned", n)
 	}
 }

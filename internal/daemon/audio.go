@@ -27,12 +27,17 @@ type AudioParts struct {
 	Sink audio.Sink
 	Hub  *live.Hub
 	Open agent.SourceOpener
+	// Device reports the health of the real output device (nil for the
+	// simulated speaker, which cannot wedge).
+	Device agent.DeviceHealth
 }
 
 // Audio builds the output chain. A missing device is not fatal: the agent
 // runs without audio and answers play with unsupported (missing says why).
 // onLive receives the live hub's events (a channel gone silent, bad frames).
-func Audio(cfg *config.Config, useSim bool, clk clock.Clock, log *slog.Logger, onLive func(live.Event)) (parts AudioParts, missing string, err error) {
+// touch records a cached file's play for the cache's eviction order (nil:
+// not recorded).
+func Audio(cfg *config.Config, useSim bool, clk clock.Clock, log *slog.Logger, onLive func(live.Event), touch func(name string)) (parts AudioParts, missing string, err error) {
 	f := audio.Format{Rate: cfg.Audio.Rate, Channels: cfg.Audio.Channels}
 	if useSim {
 		// The simulated speaker writes what it plays to a WAV file that a
@@ -58,7 +63,7 @@ func Audio(cfg *config.Config, useSim bool, clk clock.Clock, log *slog.Logger, o
 		if sink == nil {
 			return parts, why, nil
 		}
-		parts.Sink = sink
+		parts.Sink, parts.Device = sink, sink
 	}
 	parts.Hub = live.NewHub(live.Options{
 		Clock:   clk,
@@ -66,7 +71,7 @@ func Audio(cfg *config.Config, useSim bool, clk clock.Clock, log *slog.Logger, o
 		Target:  time.Duration(cfg.Audio.LiveTargetMS) * time.Millisecond,
 		OnEvent: onLive,
 	})
-	parts.Open = Opener(cfg, parts.Hub, clk, log)
+	parts.Open = Opener(cfg, parts.Hub, clk, log, touch)
 	return parts, "", nil
 }
 
@@ -74,12 +79,15 @@ func Audio(cfg *config.Config, useSim bool, clk clock.Clock, log *slog.Logger, o
 // player's format: test tones, cached media files, HTTP streams and live
 // channels. Conversions of rate and channels happen here, never by
 // dropping samples.
-func Opener(cfg *config.Config, hub *live.Hub, clk clock.Clock, log *slog.Logger) agent.SourceOpener {
+func Opener(cfg *config.Config, hub *live.Hub, clk clock.Clock, log *slog.Logger, touch func(name string)) agent.SourceOpener {
 	streamOpts := stream.Options{
 		Clock:          clk,
 		Logger:         log.With("component", "stream"),
 		ConnectTimeout: time.Duration(cfg.Audio.StreamConnectS) * time.Second,
 		StallTimeout:   time.Duration(cfg.Audio.StreamStallS) * time.Second,
+		// The byte-rate bound is measured over the stall timeout too:
+		// stream_stall_s bounds both a silent and a trickling server.
+		SlowWindow: time.Duration(cfg.Audio.StreamStallS) * time.Second,
 	}
 	mediaDir := filepath.Join(cfg.DataDir, "media")
 	return func(ctx context.Context, req agent.SourceRequest) (audio.Source, error) {
@@ -92,7 +100,11 @@ func Opener(cfg *config.Config, hub *live.Hub, clk clock.Clock, log *slog.Logger
 			}
 			return tone.New(hz, req.Format, 0.5), nil
 		case "file":
-			return openMedia(mediaDir, rest, req.Format)
+			src, err := openMedia(mediaDir, rest, req.Format)
+			if err == nil && touch != nil {
+				touch(rest)
+			}
+			return src, err
 		case "http", "https":
 			o := streamOpts
 			o.OnEvent = func(e stream.Event) { notifyStream(req, e) }
@@ -119,6 +131,7 @@ func notifyStream(req agent.SourceRequest, e stream.Event) {
 	data := map[string]any{"url": e.URL, "live": e.Live}
 	if e.Err != nil {
 		data["error"] = e.Err.Error()
+		data["reason"] = stream.Reason(e.Err)
 	}
 	switch e.Kind {
 	case stream.EventTitle:

@@ -32,6 +32,8 @@ type Flags struct {
 	Broker  string
 	ID      string
 	DataDir string
+	// Console is the serial console's device; it overrides console.port.
+	Console string
 	Version bool
 }
 
@@ -45,6 +47,7 @@ func ParseFlags(args []string, stderr io.Writer) (Flags, error) {
 	fs.StringVar(&f.Broker, "broker", "", "MQTT broker: tcp://HOST:PORT, tls://HOST:PORT, or embedded (in-process broker on 127.0.0.1:1883)")
 	fs.StringVar(&f.ID, "id", "", "device id (3-64 chars of a-z, 0-9, '-')")
 	fs.StringVar(&f.DataDir, "data-dir", "", "directory for state, logs and media")
+	fs.StringVar(&f.Console, "console", "", "serial console device for the technician, e.g. /dev/ttyAMA0 or /dev/ttyGS0 (overrides console.port)")
 	fs.BoolVar(&f.Version, "version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: loaxad [flags]\n\nThe loaxa pole agent. Flags override the configuration file.\n\n")
@@ -63,16 +66,9 @@ func ParseFlags(args []string, stderr io.Writer) (Flags, error) {
 // flags. It returns the path config.set saves to.
 func LoadConfig(f Flags) (*config.Config, string, error) {
 	cfg := config.Default()
-	path, mustExist := f.Config, true
-	if path == "" {
-		dir := f.DataDir
-		if dir == "" {
-			dir = cfg.DataDir
-		}
-		// Without --config the file lives in the data directory; it is
-		// created by the first config.set.
-		path, mustExist = filepath.Join(dir, "loaxa.toml"), false
-	}
+	// Without --config the file lives in the data directory; it is
+	// created by the first config.set (or provisioning).
+	path, mustExist := configPath(f), f.Config != ""
 	if _, err := os.Stat(path); mustExist || err == nil {
 		c, err := config.Load(path)
 		if err != nil {
@@ -89,7 +85,12 @@ func LoadConfig(f Flags) (*config.Config, string, error) {
 	if f.ID != "" {
 		cfg.ID = f.ID
 	}
-	if cfg.ID == "" && f.Sim {
+	if f.Console != "" {
+		cfg.Console.Port = f.Console
+	}
+	if cfg.ID == "" && f.Sim && cfg.Console.Port == "" {
+		// A simulated pole without a console has no other way to get an
+		// id; with one it is a blank board waiting to be provisioned.
 		cfg.ID = "sim-pole"
 	}
 	if err := cfg.Validate(); err != nil {
@@ -143,9 +144,9 @@ func Main(ctx context.Context, args []string, version string, stdout, stderr io.
 		fmt.Fprintln(stdout, "loaxad", version)
 		return 0
 	}
-	cfg, cfgPath, err := LoadConfig(f)
-	if err != nil {
-		fmt.Fprintln(stderr, "loaxad:", err)
+	cfg, cfgPath, loadErr := loadAndReset(f, stderr)
+	if cfg == nil {
+		fmt.Fprintln(stderr, "loaxad:", loadErr)
 		return 2
 	}
 	level := new(slog.LevelVar)
@@ -155,11 +156,33 @@ func Main(ctx context.Context, args []string, version string, stdout, stderr io.
 		log.Error("cannot create the data directory", "data_dir", cfg.DataDir, "err", err)
 		return 1
 	}
+	pinned := pinnedKeys(f)
+	host, err := startConsole(cfg, cfgPath, version, pinned, log)
+	if err != nil {
+		log.Error("no serial console", "err", err)
+	}
+	defer host.Close()
+	notify := sdNotify(log)
+	// With a console, what stops the agent leaves the process up for it:
+	// the technician can see why and provision the pole again.
+	fail := func(what string, err error) int {
+		log.Error(what, "err", err)
+		if host != nil {
+			return host.serveBlank(ctx, fmt.Errorf("%s: %w", what, err), notify)
+		}
+		return 1
+	}
+	if loadErr != nil {
+		if host == nil {
+			fmt.Fprintln(stderr, "loaxad:", loadErr)
+			return 2
+		}
+		return fail("configuration", loadErr)
+	}
 	if cfg.MQTT.Broker == "embedded" {
 		b, err := broker.Start(agent.EmbeddedAddr, log)
 		if err != nil {
-			log.Error("cannot start the embedded broker", "err", err)
-			return 1
+			return fail("cannot start the embedded broker", err)
 		}
 		defer b.Close()
 		log.Info("embedded MQTT broker listening", "addr", b.Addr())
@@ -167,8 +190,7 @@ func Main(ctx context.Context, args []string, version string, stdout, stderr io.
 	clk := clock.Real{}
 	hw, _, missing, err := Hardware(cfg, f.Sim, clk)
 	if err != nil {
-		log.Error("hardware", "err", err)
-		return 1
+		return fail("hardware", err)
 	}
 	// The hub exists before the agent that publishes its events.
 	var agentRef atomic.Pointer[agent.Agent]
@@ -184,22 +206,26 @@ func Main(ctx context.Context, args []string, version string, stdout, stderr io.
 			a.Report("live."+string(e.Kind), data)
 		}
 	}
-	parts, audioMissing, err := Audio(cfg, f.Sim, clk, log, onLive)
+	touch := func(name string) {
+		if a := agentRef.Load(); a != nil {
+			a.TouchMedia(name)
+		}
+	}
+	parts, audioMissing, err := Audio(cfg, f.Sim, clk, log, onLive, touch)
 	if err != nil {
-		log.Error("audio", "err", err)
-		return 1
+		return fail("audio", err)
 	}
 	if audioMissing != "" {
 		missing["audio"] = audioMissing
 	}
-	var pl *player.Player
+	var pl agent.Player // nil (not a nil *player.Player) when the pole has no output
 	if parts.Sink != nil {
 		defer parts.Sink.Close()
-		pl, err = player.New(player.Options{Sink: parts.Sink, Clock: clk, Log: log.With("component", "player")})
+		p, err := player.New(player.Options{Sink: parts.Sink, Clock: clk, Log: log.With("component", "player")})
 		if err != nil {
-			log.Error("audio player", "err", err)
-			return 1
+			return fail("audio player", err)
 		}
+		pl = p
 	}
 	var liveSink agent.LiveSink
 	if parts.Hub != nil {
@@ -209,6 +235,7 @@ func Main(ctx context.Context, args []string, version string, stdout, stderr io.
 		Player:      pl,
 		OpenSource:  parts.Open,
 		Live:        liveSink,
+		Device:      parts.Device,
 		Config:      cfg,
 		ConfigPath:  cfgPath,
 		Hardware:    hw,
@@ -216,16 +243,20 @@ func Main(ctx context.Context, args []string, version string, stdout, stderr io.
 		Clock:       clk,
 		Log:         log,
 		Version:     version,
-		Notify:      sdNotify(log),
+		Notify:      notify,
 		SetLogLevel: func(l string) { level.Set(parseLevel(l)) },
+		Pinned:      pinned,
 	})
 	if err != nil {
-		log.Error("cannot start the agent", "err", err)
-		return 1
+		if cfg.ID == "" && host != nil {
+			log.Info("no device id: a blank board, waiting to be provisioned on the console")
+			return host.serveBlank(ctx, errors.New("a blank board: no device id yet"), notify)
+		}
+		return fail("cannot start the agent", err)
 	}
 	agentRef.Store(a)
-	err = a.Run(ctx)
-	if errors.Is(err, agent.ErrRestart) {
+	blankRestart, err := runAgent(ctx, a, host)
+	if errors.Is(err, agent.ErrRestart) || blankRestart {
 		return ExitRestart
 	}
 	if err != nil {
