@@ -132,6 +132,9 @@ func agentCPU(b *testing.B, ffmpeg float64, env, flags []string, conf, args stri
 		t0 := time.Now()
 		time.Sleep(cpuWindow)
 		cpu1, rss := procCPU(proc.Process.Pid)
+		if cpu1 == 0 {
+			b.Fatal("loaxad is gone: it crashed while playing (its log follows)")
+		}
 		perSec := (cpu1 - cpu0).Seconds() / time.Since(t0).Seconds()
 		b.ReportMetric(perSec*1000, "agent-cpu-ms/audio-s")
 		b.ReportMetric(ffmpeg*1000, "ffmpeg-cpu-ms/audio-s")
