@@ -11,6 +11,7 @@ import (
 	"github.com/loaxa/loaxa/agent/wire"
 	"github.com/loaxa/loaxa/audio/dsp"
 	"github.com/loaxa/loaxa/internal/mqtttest"
+	"github.com/loaxa/loaxa/sim"
 )
 
 // TestE2ELiveInStepOnTwoPoles runs three real poles of one group; two
@@ -69,21 +70,34 @@ func TestE2ELiveInStepOnTwoPoles(t *testing.T) {
 		p.stop(t)
 	}
 	var heard [2][]time.Time
+	var gaps [2][]time.Time
 	for i, p := range poles[:2] {
 		pcm, f, recs := p.speaker(t)
 		heard[i] = heardAt(t, onsets(pcm, f), f, recs)
+		gaps[i] = gapTimes(recs, f.Rate)
 	}
 	if len(heard[0]) != 8 || len(heard[1]) != 8 {
 		t.Fatalf("heard %d and %d bursts, want 8 each", len(heard[0]), len(heard[1]))
 	}
 	// The first second may still be caught up (the poles' start sequence
-	// takes longer than the sync delay): compare from then on.
+	// takes longer than the sync delay): compare from then on. A burst
+	// that follows a moment when a pole's output ran dry (its player was
+	// late: a loaded machine) is left out: that pole is catching up.
+	compared := 0
 	for i := 2; i < 8; i++ {
+		if stalledBefore(gaps[0], heard[0][i]) || stalledBefore(gaps[1], heard[1][i]) {
+			t.Logf("burst %d: an output ran dry just before it; not compared", i)
+			continue
+		}
+		compared++
 		d := heard[0][i].Sub(heard[1][i])
 		t.Logf("burst %d: pole-a − pole-b = %v", i, d)
 		if d.Abs() > 5*time.Millisecond {
 			t.Errorf("burst %d sounded %v apart on the two poles, want at most 5 ms", i, d)
 		}
+	}
+	if compared < 3 {
+		t.Fatalf("only %d bursts were played without an output running dry: the machine is too loaded to tell", compared)
 	}
 }
 
@@ -150,4 +164,30 @@ func TestE2ELiveFirstWordsAfterTheAck(t *testing.T) {
 	if lat < 0 || lat > 200*time.Millisecond+time.Second {
 		t.Errorf("last burst heard %v after its capture: the backlog was not caught up (want well under target + 1 s)", lat)
 	}
+}
+
+// gapTimes are the moments a simulated speaker resumed after running dry
+// (a block that started more than 1 ms after the previous one ended).
+func gapTimes(recs []sim.SpeakerTiming, rate int) []time.Time {
+	var out []time.Time
+	for i := 1; i < len(recs); i++ {
+		prev := recs[i-1]
+		end := prev.UnixNS + prev.Frames*int64(time.Second)/int64(rate)
+		if recs[i].UnixNS-end > int64(time.Millisecond) {
+			out = append(out, time.Unix(0, recs[i].UnixNS))
+		}
+	}
+	return out
+}
+
+// stalledBefore reports whether an output resumed after running dry in the
+// half second before at (a synchronised pole needs that long, at most, to
+// be back on its schedule).
+func stalledBefore(gaps []time.Time, at time.Time) bool {
+	for _, g := range gaps {
+		if !g.After(at) && at.Sub(g) < 500*time.Millisecond {
+			return true
+		}
+	}
+	return false
 }
