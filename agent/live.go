@@ -141,6 +141,9 @@ func (a *Agent) liveRequest(it *ladder.Item) SourceRequest {
 		Backlog: time.Duration(au.AmpWarmupMS+au.RelaySettleMS+2*au.FadeMS+au.BufferMS+1000) * time.Millisecond}
 	if it.Sync && it.SyncOff == "" {
 		req.Sync = time.Duration(it.SyncDelayMS) * time.Millisecond
+		// In step, frames wait in the buffer for their time, D after
+		// their capture: room for that too.
+		req.Backlog += req.Sync
 	}
 	return req
 }
