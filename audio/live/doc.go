@@ -108,7 +108,8 @@
 //     frames' capture times against their seq (a sender's timer wakes late,
 //     never early), leaking later by at most 100 ppm to follow a slow
 //     sender clock. Early, the Source waits in silence; late at the start,
-//     it leaves out quiet frames, then drops samples; on schedule it stays
+//     it leaves out quiet frames, then skips within pauses (or drops
+//     samples while there is none); on schedule it stays
 //     within a sample by inserting or dropping single samples, at most four
 //     per read, spread out; more than 5 ms off (an output stall) it jumps.
 //     A frame missing at its time is concealed and, if it comes later,

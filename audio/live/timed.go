@@ -223,10 +223,12 @@ func (s *Source) readSync(p []int16, at time.Time) (int, error) {
 			clear(p[n : n+k])
 			n += k
 			continue
-		case e <= -win && r.locked:
-			// Late (the output stalled): skip to the schedule.
-			if left > 0 {
-				r.off += min(int(-e), left) * ch
+		case e <= -win && left > 0:
+			// Late: the output stalled (skip to the schedule), or a backlog
+			// is being caught up (skip within a pause, else play on).
+			skip := min(int(-e), left)
+			if r.locked || dsp.Level(r.pending[r.off:r.off+skip*ch]) < quietDBFS {
+				r.off += skip * ch
 				continue
 			}
 		}
