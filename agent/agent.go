@@ -153,6 +153,10 @@ type Agent struct {
 	starters []func(ctx context.Context, wg *sync.WaitGroup)
 	// done is closed when Run returns.
 	done chan struct{}
+	// runCtx ends when Run does; bg waits for the one-off background tasks
+	// (background) before Run returns.
+	runCtx context.Context
+	bg     sync.WaitGroup
 	// console is the technician console's view of the agent (console.go).
 	console *consoleBackend
 
@@ -312,6 +316,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.store.start()
 	}
 	partsCtx, cancelParts := context.WithCancel(context.WithoutCancel(ctx))
+	a.runCtx = partsCtx
 	for _, start := range a.starters {
 		start(partsCtx, &wg)
 	}
@@ -320,6 +325,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		cancelParts()
 		cancelLink()
 		wg.Wait()
+		a.bg.Wait()
 		// Last: the link has delivered what it could; what it could not
 		// stays in the outbox for the next run.
 		if err := a.Close(); err != nil {
@@ -417,6 +423,20 @@ func (a *Agent) Do(ctx context.Context, f func()) bool {
 	case <-a.done:
 		return false
 	}
+}
+
+// background runs a one-off task off the Run goroutine (a reboot command,
+// say); it gets a context that ends with Run, and Run waits for it.
+func (a *Agent) background(f func(ctx context.Context)) {
+	ctx := a.runCtx
+	if ctx == nil {
+		ctx = context.Background() // not running (tests that drive by hand)
+	}
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		f(ctx)
+	}()
 }
 
 // addPart registers a part's goroutines, started when Run starts and

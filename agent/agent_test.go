@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/loaxa/loaxa/agent/wire"
 	"github.com/loaxa/loaxa/hal"
 	"github.com/loaxa/loaxa/internal/clock"
+	"github.com/loaxa/loaxa/internal/testenv"
 	"github.com/loaxa/loaxa/sim"
 )
 
@@ -523,6 +523,7 @@ func TestLegacySignatures(t *testing.T) {
 func TestRestartAndReboot(t *testing.T) {
 	p := newPole(t, "", nil)
 	ack, _ := p.send(t, cmd("r1", "reboot", ""))
+	p.bg.Wait() // the reboot runs off the Run goroutine
 	if !ack.OK || p.sim.Reboots() != 1 {
 		t.Fatalf("reboot: ack %s, reboots %d", ack.raw, p.sim.Reboots())
 	}
@@ -586,28 +587,10 @@ func TestDegradedPoleRefusesZonesItCannotSwitch(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log destination that tests read while the agent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // A broker URL with credentials in it is logged without them, by the link
 // that fails to reach it.
 func TestBrokerCredentialsAreNotLogged(t *testing.T) {
-	var logs syncBuffer
+	var logs testenv.Buffer
 	cfg := config.Default()
 	cfg.ID = "pole-creds"
 	cfg.DataDir = t.TempDir()

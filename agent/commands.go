@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -318,11 +319,15 @@ func (a *Agent) cmdReboot(c *wire.Command) (any, *wire.Error) {
 	a.log.Warn("board reboot requested by the operator", "board", a.hw.Board.String())
 	// Reboot after the ack is queued, so the operator hears of it; the link
 	// delivers queued acks when systemd stops the agent for the reboot.
+	// The reboot command runs off the Run goroutine: it may take seconds
+	// (systemd stopping services), and the agent answers meanwhile.
 	a.afterAck = func() {
-		if err := a.hw.Board.Reboot(); err != nil {
-			a.log.Error("reboot failed", "err", err)
-			a.event(wire.EventError, map[string]any{"cmd": "reboot", "message": err.Error()})
-		}
+		a.background(func(ctx context.Context) {
+			if err := a.hw.Board.Reboot(); err != nil {
+				a.log.Error("reboot failed", "err", err)
+				a.Do(ctx, func() { a.event(wire.EventError, map[string]any{"cmd": "reboot", "message": err.Error()}) })
+			}
+		})
 	}
 	return map[string]any{"rebooting": true}, nil
 }

@@ -27,13 +27,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-	"golang.org/x/sys/unix"
 
 	"github.com/loaxa/loaxa/agent"
 	"github.com/loaxa/loaxa/agent/config"
@@ -41,6 +38,7 @@ import (
 	"github.com/loaxa/loaxa/agent/wire"
 	"github.com/loaxa/loaxa/internal/mqtttest"
 	"github.com/loaxa/loaxa/internal/testbin"
+	"github.com/loaxa/loaxa/internal/testenv"
 	"github.com/loaxa/loaxa/sim"
 )
 
@@ -55,41 +53,8 @@ type ptyEnd struct {
 
 func openPTY(t *testing.T) *ptyEnd {
 	t.Helper()
-	m0, s, err := pty.Open()
-	if err != nil {
-		t.Skipf("no pseudo-terminals here: %v", err)
-	}
-	// Raw before anything is written: a cooked line discipline would echo
-	// what arrives back into the cable.
-	tio, err := unix.IoctlGetTermios(int(s.Fd()), unix.TCGETS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tio.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	tio.Oflag &^= unix.OPOST
-	tio.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	tio.Cflag &^= unix.CSIZE | unix.PARENB
-	tio.Cflag |= unix.CS8
-	tio.Cc[unix.VMIN], tio.Cc[unix.VTIME] = 1, 0
-	if err := unix.IoctlSetTermios(int(s.Fd()), unix.TCSETS, tio); err != nil {
-		t.Fatal(err)
-	}
-	// A non-blocking copy of the master goes through Go's poller, so
-	// closing it ends a Read in progress.
-	fd, err := syscall.Dup(int(m0.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m0.Close()
-	if err := syscall.SetNonblock(fd, true); err != nil {
-		t.Fatal(err)
-	}
-	e := &ptyEnd{master: os.NewFile(uintptr(fd), "/dev/ptmx"), slave: s, path: s.Name()}
-	t.Cleanup(func() {
-		e.master.Close()
-		e.slave.Close()
-	})
-	return e
+	p := testenv.OpenPTY(t, true)
+	return &ptyEnd{master: p.Master, slave: p.Slave, path: p.Path}
 }
 
 // cable joins two pseudo-terminals as a null-modem cable joins two serial

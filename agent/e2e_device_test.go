@@ -1,13 +1,11 @@
 package agent_test
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,27 +21,8 @@ import (
 type jackServer struct {
 	name   string
 	cmd    *exec.Cmd
-	logs   syncBuffer
+	logs   testenv.Buffer
 	exited <-chan struct{} // closed when jackd has ended
-}
-
-// syncBuffer is a bytes.Buffer that jackd's output and the test may use
-// at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startJACK starts jackd under a name of its own (clients find it through

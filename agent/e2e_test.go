@@ -102,7 +102,14 @@ func (p *pole) stop() {
 // "sent, but not as expected".
 func until(t *testing.T, ch <-chan mqtttest.Message, what string, ok func(mqtttest.Message) bool) mqtttest.Message {
 	t.Helper()
-	deadline := time.After(2 * mqtttest.WaitTimeout)
+	return untilWithin(t, ch, what, 2*mqtttest.WaitTimeout, ok)
+}
+
+// untilWithin is until with its own bound, for what takes long by design
+// (a fallback after mqtt.fallback_after_s, say).
+func untilWithin(t *testing.T, ch <-chan mqtttest.Message, what string, d time.Duration, ok func(mqtttest.Message) bool) mqtttest.Message {
+	t.Helper()
+	deadline := time.After(d)
 	var skipped []string
 	for {
 		select {

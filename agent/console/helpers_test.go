@@ -1,7 +1,6 @@
 package console
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/loaxa/loaxa/agent/wire"
 	"github.com/loaxa/loaxa/internal/clock"
+	"github.com/loaxa/loaxa/internal/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -290,30 +290,12 @@ func (e *events) find(typ string, match map[string]any) []recorded {
 	return out
 }
 
-// syncBuffer collects what the console writes.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // term is the technician's end of the cable: it types, and reads what the
 // console answers from a mark on, so each expectation sees new output only.
 type term struct {
 	t    *testing.T
 	w    io.Writer
-	out  *syncBuffer
+	out  *testenv.Buffer
 	mark int
 }
 
@@ -380,7 +362,7 @@ func newRig(t *testing.T, be *fakeBackend) *rig {
 	fromBoard, toTech := io.Pipe()
 	board := &pipePort{r: toBoard, w: toTech}
 	r := &rig{t: t, be: be, ev: &events{}, clk: clock.NewFake(t0), board: board}
-	r.term = &term{t: t, w: fromTech, out: &syncBuffer{}}
+	r.term = &term{t: t, w: fromTech, out: &testenv.Buffer{}}
 	opened := false
 	var mu sync.Mutex // guards opened
 	srv, err := New(Options{

@@ -12,13 +12,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
-
 	"github.com/loaxa/loaxa/internal/clock"
+	"github.com/loaxa/loaxa/internal/testenv"
 )
 
 // cable is a pseudo-terminal pair: the board opens the slave by its path
@@ -32,24 +30,10 @@ type cable struct {
 
 func newCable(t *testing.T) *cable {
 	t.Helper()
-	m0, s, err := pty.Open()
-	if err != nil {
-		t.Skipf("no pseudo-terminals here: %v", err)
-	}
-	// pty.Open leaves the master in blocking mode (it called Fd), where
-	// Close does not end a Read; a non-blocking copy goes through Go's
-	// poller, so pulling the cable ends the reader below.
-	fd, err := syscall.Dup(int(m0.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m0.Close()
-	if err := syscall.SetNonblock(fd, true); err != nil {
-		t.Fatal(err)
-	}
-	m := os.NewFile(uintptr(fd), "/dev/ptmx")
+	p := testenv.OpenPTY(t, false) // closing the master ends the reader below
+	m, s := p.Master, p.Slave
 	c := &cable{master: m, slave: s, done: make(chan struct{})}
-	c.term = &term{t: t, w: m, out: &syncBuffer{}}
+	c.term = &term{t: t, w: m, out: &testenv.Buffer{}}
 	go func() {
 		defer close(c.done)
 		_, _ = io.Copy(c.term.out, m) // ends when the master is closed

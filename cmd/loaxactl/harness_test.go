@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"github.com/loaxa/loaxa/internal/clock"
 	"github.com/loaxa/loaxa/internal/mqtttest"
 	"github.com/loaxa/loaxa/internal/testbin"
+	"github.com/loaxa/loaxa/internal/testenv"
 )
 
 // The binaries the end-to-end tests built go with the test process.
@@ -122,22 +121,8 @@ func (h *harness) armed() {
 	waitFor(h.t, "loaxactl to arm its ack timer", func() bool { return h.clk.Waiters() > 0 })
 }
 
-type syncBuffer struct {
-	mu sync.Mutex // guards b: loaxactl writes while the test reads
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a program's output that the test reads line by line.
+type syncBuffer struct{ testenv.Buffer }
 
 func (s *syncBuffer) lines() []string {
 	t := strings.TrimRight(s.String(), "\n")

@@ -21,16 +21,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
-
-	"github.com/creack/pty"
 
 	"github.com/loaxa/loaxa/agent/console"
 	"github.com/loaxa/loaxa/agent/wire"
 	"github.com/loaxa/loaxa/hal"
 	"github.com/loaxa/loaxa/internal/clock"
+	"github.com/loaxa/loaxa/internal/testenv"
 )
 
 // board is a fake pole: a real console.Server with a recording backend, on
@@ -51,23 +49,10 @@ type board struct {
 
 func newBoard(t *testing.T) *board {
 	t.Helper()
-	m0, s, err := pty.Open()
-	if err != nil {
-		t.Skipf("no pseudo-terminals: %v", err)
-	}
-	// The slave is raw before the console writes anything: a cooked one
-	// would echo the banner back to the console as input.
-	if _, ok := makeRaw(int(s.Fd())); !ok {
-		t.Fatal("cannot make the pty raw")
-	}
-	// A non-blocking master goes through the poller: Close ends its Read.
-	fd, err := syscall.Dup(int(m0.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m0.Close()
-	syscall.SetNonblock(fd, true)
-	m := os.NewFile(uintptr(fd), "/dev/ptmx")
+	// Raw before the console writes anything: a cooked slave would echo
+	// the banner back to the console as input.
+	p := testenv.OpenPTY(t, true)
+	m, s := p.Master, p.Slave
 	b := &board{id: "blank", failing: map[string]error{}, slavePath: s.Name()}
 	opened := false
 	srv, err := console.New(console.Options{

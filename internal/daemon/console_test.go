@@ -9,16 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
-
-	"github.com/creack/pty"
 
 	"github.com/loaxa/loaxa/agent/config"
 	"github.com/loaxa/loaxa/agent/console"
 	"github.com/loaxa/loaxa/internal/clock"
+	"github.com/loaxa/loaxa/internal/testenv"
 )
 
 func TestConsoleFlag(t *testing.T) {
@@ -84,35 +81,8 @@ func TestFactoryResetIsFinishedAtStart(t *testing.T) {
 // a Read in progress) and the slave's path; the slave stays open.
 func ptyMaster(t *testing.T) (*os.File, string) {
 	t.Helper()
-	m0, s, err := pty.Open()
-	if err != nil {
-		t.Skipf("no pseudo-terminals: %v", err)
-	}
-	fd, err := syscall.Dup(int(m0.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m0.Close()
-	syscall.SetNonblock(fd, true)
-	t.Cleanup(func() { s.Close() })
-	return os.NewFile(uintptr(fd), "/dev/ptmx"), s.Name()
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	p := testenv.OpenPTY(t, false)
+	return p.Master, p.Path
 }
 
 // A blank board (no device id) keeps running for its console, which says
@@ -122,7 +92,7 @@ func TestBlankBoardServesItsConsole(t *testing.T) {
 	cl := console.NewClient(master, clock.Real{})
 	defer cl.Close()
 	dir := t.TempDir()
-	var stderr lockedBuffer
+	var stderr testenv.Buffer
 	code := make(chan int, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
