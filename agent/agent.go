@@ -149,6 +149,10 @@ type Agent struct {
 	// modem reading, a console command, an updater's report): they send
 	// it messages rather than share its memory. See Do.
 	calls chan func()
+	// live are the sources of live items, opened when accepted; clock is
+	// the last reading of the clock's synchronisation (live.go).
+	live  map[string]*liveOpen
+	clock clockState
 	// starters start the agent's parts' goroutines when Run starts (each
 	// registered by the part's setup in New); they end with Run's context.
 	starters []func(ctx context.Context, wg *sync.WaitGroup)
@@ -259,6 +263,7 @@ func New(opts Options) (*Agent, error) {
 		a.zones[z] = on
 	}
 	a.setupDevice()
+	a.setupLive()
 	a.queue = ladder.NewQueue(cfg.Audio.QueueMax)
 	a.seq = ladder.NewSequencer(a.timings(), a.zones, a.zones)
 	a.readInputs(true)

@@ -429,6 +429,16 @@ func (l *Link) session1(ctx context.Context) (up bool, lasted time.Duration, err
 	resync := l.clk.NewTicker(time.Second)
 	defer resync.Stop()
 	for {
+		select {
+		case <-l.resubCh:
+			// Subscriptions first: a play's ack must not reach the operator
+			// before the pole listens on its live channel, or the first
+			// words said after the ack are lost at the broker.
+			if subscribed, err = l.subscribe(ctx, c, subscribed, lost); err != nil && ctx.Err() == nil {
+				return true, l.clk.Now().Sub(start), err
+			}
+		default:
+		}
 		err := s.flush(ctx)
 		if ctx.Err() != nil {
 			// Deliver the last acks (a "restart" ack, say) and say goodbye:

@@ -167,12 +167,22 @@ func (a *Agent) startPlayer(it *ladder.Item) {
 	}
 	open := a.opts.OpenSource
 	repeat := it.Repeat
+	pre := a.takeLive(it)
+	if pre != nil {
+		req = a.liveRequest(it) // a repeat opens the channel again alike
+	}
 	a.player.Play(player.Item{
 		ID:     it.ID,
 		Gain:   a.itemGain(it),
 		FadeIn: a.fade(),
 		Open: func(ctx context.Context) (audio.Source, error) {
-			src, err := openContent(ctx, open, req, skip, limit, repeat)
+			var src audio.Source
+			var err error
+			if pre != nil {
+				src, err = wrapContent(ctx, open, req, pre, skip, limit, repeat)
+			} else {
+				src, err = openContent(ctx, open, req, skip, limit, repeat)
+			}
 			if err != nil || chime == nil {
 				return src, err
 			}
