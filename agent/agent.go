@@ -143,7 +143,7 @@ type Agent struct {
 	seq                 *ladder.Sequencer
 	seqTimer, holdTimer clock.Timer
 	seqC, holdC         <-chan time.Time
-	notes               chan note
+	notes               *noteQueue
 
 	// calls carries work other goroutines hand to the Run goroutine (a
 	// modem reading, a console command, an updater's report): they send
@@ -204,7 +204,7 @@ func New(opts Options) (*Agent, error) {
 	}
 	a.started = a.clk.Now()
 	a.player = opts.Player
-	a.notes = make(chan note, 64)
+	a.notes = newNoteQueue()
 	a.calls = make(chan func(), 64)
 	a.done = make(chan struct{})
 	a.answers = newAnswers()
@@ -398,8 +398,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.seqFired()
 		case <-a.holdC:
 			a.holdExpired()
-		case n := <-a.notes:
-			a.sourceNote(n)
+		case <-a.notes.c:
+			a.drainNotes()
 		case f := <-a.calls:
 			f()
 		case <-a.fb.c:

@@ -185,3 +185,24 @@ func TestAlarmsClearWhenTheirCauseEnds(t *testing.T) {
 		t.Error("new broker settings left the mqtt.fallback alarm raised")
 	}
 }
+
+// Media and OTA events reach the Run goroutine through Report, which
+// dropped them once 64 were waiting: a busy agent lost media.fetched.
+func TestReportsWaitingForABusyAgentAreNotLost(t *testing.T) {
+	p := newPole(t, "", nil)
+	p.published()
+	const n = 500 // the Run goroutine is busy: nothing drains meanwhile
+	for i := range n {
+		p.Report("media.fetched", map[string]any{"name": fmt.Sprintf("f%d.mp3", i)})
+	}
+	p.drainNotes()
+	got := 0
+	for _, m := range p.published() {
+		if m.Topic == p.topics.Event() && strings.Contains(string(m.Payload), `"media.fetched"`) {
+			got++
+		}
+	}
+	if got != n {
+		t.Errorf("%d of %d media.fetched events published", got, n)
+	}
+}

@@ -140,8 +140,8 @@ func runOTA(t *testing.T, p *testPole) (serve func(until func() bool)) {
 			select {
 			case f := <-p.calls:
 				f()
-			case n := <-p.notes:
-				p.sourceNote(n)
+			case <-p.notes.c:
+				p.drainNotes()
 			case <-deadline:
 				t.Fatal("timed out")
 			}

@@ -288,9 +288,7 @@ func (a *Agent) seconds(samples int64) float64 {
 // the Run goroutine without ever blocking the reader for long.
 func (a *Agent) notifier(id string) func(string, map[string]any) {
 	return func(kind string, data map[string]any) {
-		select {
-		case a.notes <- note{item: id, kind: kind, data: data}:
-		default:
+		if !a.notes.put(note{item: id, kind: kind, data: data}) {
 			a.log.Warn("source report dropped: agent busy", "item", id, "kind", kind)
 		}
 	}
@@ -298,11 +296,9 @@ func (a *Agent) notifier(id string) func(string, map[string]any) {
 
 // Report publishes an event from another goroutine (the live hub, say)
 // through the Run goroutine; it never blocks, and drops the report (with a
-// log line) when the agent is overwhelmed.
+// log line) only when maxNotes reports are already waiting.
 func (a *Agent) Report(kind string, data map[string]any) {
-	select {
-	case a.notes <- note{kind: kind, data: data}:
-	default:
+	if !a.notes.put(note{kind: kind, data: data}) {
 		a.log.Warn("report dropped: agent busy", "kind", kind)
 	}
 }
