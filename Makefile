@@ -118,6 +118,7 @@ fuzz: deps
 	done <<<"$$targets"
 
 bench: deps
+	bash scripts/deps.sh bench
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	@for s in scripts/bench-*.sh; do \
 		[[ -e $$s ]] || continue; \

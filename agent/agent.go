@@ -61,6 +61,9 @@ type Options struct {
 	// Live receives live-audio frames from MQTT; nil when live audio is
 	// not available.
 	Live LiveSink
+	// Attach connects to the supervisor that started the agent (nil, nil
+	// when none did); nil: supervisor.Attach, from the environment.
+	Attach func() (SupervisorConn, error)
 	// Modem is the 4G modem's AT port (hal/modem, or the emulated one of
 	// --sim); nil when the pole has none. The agent polls it in its own
 	// goroutine (telemetry, alarms, the watchdog's steps), and the
@@ -117,25 +120,27 @@ type Agent struct {
 	started time.Time
 
 	// Everything below is owned by the Run goroutine.
-	zones      map[string]bool
-	volume     int
-	answers    *answers
-	limiter    limiter
-	store      *store
-	fb         fallback
-	sch        sched
-	media      *media.Fetcher
-	logIdx     logIndex
-	onAir      *wire.LogRecord // the run on the output, as the log will record it
-	restored   persisted       // the state last saved
-	alarms     map[string]wire.Alarm
-	inputs     map[string]bool
-	debounce   map[string]int
-	cmdKey     []byte
-	restart    bool
-	player     Player
-	afterAck   func() // runs once the current command's ack is queued
-	teleTicker clock.Ticker
+	zones    map[string]bool
+	volume   int
+	answers  *answers
+	limiter  limiter
+	store    *store
+	fb       fallback
+	sch      sched
+	media    *media.Fetcher
+	logIdx   logIndex
+	onAir    *wire.LogRecord // the run on the output, as the log will record it
+	restored persisted       // the state last saved
+	alarms   map[string]wire.Alarm
+	// storageFaults are the causes of the storage alarm (storagealarm.go).
+	storageFaults map[string]string
+	inputs        map[string]bool
+	debounce      map[string]int
+	cmdKey        []byte
+	restart       bool
+	player        Player
+	afterAck      func() // runs once the current command's ack is queued
+	teleTicker    clock.Ticker
 
 	// The audio output: the ladder's queue of waiting items, the sequencer
 	// of the item on air, their timers, and sources' reports.
@@ -143,17 +148,23 @@ type Agent struct {
 	seq                 *ladder.Sequencer
 	seqTimer, holdTimer clock.Timer
 	seqC, holdC         <-chan time.Time
-	notes               chan note
+	notes               *noteQueue
 
 	// calls carries work other goroutines hand to the Run goroutine (a
 	// modem reading, a console command, an updater's report): they send
 	// it messages rather than share its memory. See Do.
 	calls chan func()
+	// live are the sources of live items, opened when accepted; clock is
+	// the last reading of the clock's synchronisation (live.go).
+	live  map[string]*liveOpen
+	clock clockState
 	// starters start the agent's parts' goroutines when Run starts (each
 	// registered by the part's setup in New); they end with Run's context.
 	starters []func(ctx context.Context, wg *sync.WaitGroup)
 	// done is closed when Run returns.
 	done chan struct{}
+	// ota is the over-the-air updater's part (agent/ota.go).
+	ota *otaPart
 	// runCtx ends when Run does; bg waits for the one-off background tasks
 	// (background) before Run returns.
 	runCtx context.Context
@@ -205,7 +216,7 @@ func New(opts Options) (*Agent, error) {
 	}
 	a.started = a.clk.Now()
 	a.player = opts.Player
-	a.notes = make(chan note, 64)
+	a.notes = newNoteQueue()
 	a.calls = make(chan func(), 64)
 	a.done = make(chan struct{})
 	a.answers = newAnswers()
@@ -236,7 +247,7 @@ func New(opts Options) (*Agent, error) {
 	a.applyAuth()
 	if err != nil {
 		a.log.Error("storage", "data_dir", cfg.DataDir, "err", err)
-		a.raise("storage", fmt.Sprintf("the data directory %s cannot be used (%v): nothing can be saved, commands that change something are refused", cfg.DataDir, err))
+		a.storageFault(storageDataDir, fmt.Sprintf("the data directory %s cannot be used (%v): nothing can be saved, commands that change something are refused", cfg.DataDir, err))
 	}
 	for _, w := range warns {
 		a.log.Error("state", "err", w)
@@ -264,6 +275,7 @@ func New(opts Options) (*Agent, error) {
 		a.zones[z] = on
 	}
 	a.setupDevice()
+	a.setupLive()
 	a.queue = ladder.NewQueue(cfg.Audio.QueueMax)
 	a.seq = ladder.NewSequencer(a.timings(), a.zones, a.zones)
 	a.readInputs(true)
@@ -286,6 +298,7 @@ func New(opts Options) (*Agent, error) {
 			a.log.Error("cannot save state", "err", err)
 		}
 	}
+	a.setupOTA()
 	return a, nil
 }
 
@@ -306,6 +319,7 @@ func (a *Agent) openStore() (persisted, []*answer, []error, error) {
 // Close releases what New opened (the journals) when Run is never called;
 // Run closes them itself. Safe to call more than once.
 func (a *Agent) Close() error {
+	a.closeOTA()
 	if a.media != nil {
 		a.media.Close()
 	}
@@ -322,7 +336,8 @@ func (a *Agent) applyAuth() {
 	}
 }
 
-// Run serves until ctx ends (nil) or a restart is requested (ErrRestart).
+// Run serves until ctx ends (nil), a restart is requested (ErrRestart) or
+// an installed release asks for the switch (ErrSwitch).
 // It starts the MQTT link and waits for it before returning.
 func (a *Agent) Run(ctx context.Context) error {
 	linkCtx, cancelLink := context.WithCancel(context.WithoutCancel(ctx))
@@ -409,8 +424,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.seqFired()
 		case <-a.holdC:
 			a.holdExpired()
-		case n := <-a.notes:
-			a.sourceNote(n)
+		case <-a.notes.c:
+			a.drainNotes()
 		case f := <-a.calls:
 			f()
 		case <-a.fb.c:
@@ -421,16 +436,16 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.scheduleDecide()
 		case err := <-a.storeFailed():
 			if err == nil {
-				a.clear("storage")
+				a.storageFault(storageSync, "")
 				break
 			}
 			a.log.Error("storage: sync failed", "err", err)
-			a.raise("storage", "cannot write to the data directory: "+err.Error())
+			a.storageFault(storageSync, "cannot write to the data directory: "+err.Error())
 		}
 	}
 	a.notify("STOPPING=1")
 	a.shutdown("agent_restarted", playerEvents)
-	return ErrRestart
+	return a.stopError()
 }
 
 // Do runs f on the Run goroutine, which owns the agent's state, and
@@ -473,6 +488,7 @@ func (a *Agent) linkEvent(ev LinkEvent) {
 	switch ev.Kind {
 	case LinkUp:
 		a.fallbackConnected()
+		a.otaConnected()
 		// The broker may have lost the retained documents (restart without
 		// persistence): publish them again on every connect.
 		a.publishState()
@@ -517,9 +533,10 @@ func (a *Agent) persist() error {
 		return nil // written only when it changes
 	}
 	if err := a.store.saveState(p); err != nil {
-		a.raise("storage", "cannot save the state: "+err.Error())
+		a.storageFault(storageState, "cannot save the state: "+err.Error())
 		return err
 	}
+	a.storageFault(storageState, "")
 	a.restored = persisted{Zones: maps.Clone(p.Zones), Volume: p.Volume, Schedule: p.Schedule, OnAir: p.OnAir}
 	return nil
 }

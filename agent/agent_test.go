@@ -148,7 +148,7 @@ func TestCommandErrors(t *testing.T) {
 		{"no cmd", `{"id":"c1"}`, "c1", "bad_request", `missing "cmd"`},
 		{"args not object", `{"id":"c2","cmd":"ping","args":[1]}`, "c2", "bad_request", `"args" must be an object`},
 		{"unknown command", cmd("c3", "dance", ""), "c3", "unknown_command", `"dance"`},
-		{"protocol command not in this firmware", cmd("c4", "ota", `{}`), "c4", "unsupported", "ota"},
+		{"ota without the supervisor", cmd("c4", "ota", `{}`), "c4", "unsupported", "loaxad supervise"},
 		{"play without an audio output", cmd("c4b", "play", `{"source":"tone:440"}`), "c4b", "unsupported", "no audio output"},
 		{"volume out of range", cmd("c5", "volume", `{"level":140}`), "c5", "bad_args", "level must be 0..100, got 140"},
 		{"volume wrong type", cmd("c6", "volume", `{"level":"loud"}`), "c6", "bad_args", "args.level"},

@@ -11,8 +11,8 @@ import (
 // (a QoS 1 redelivery, the same command sent to a group and to the pole,
 // or a captured command replayed) is answered again and never executed
 // twice. An id is kept for as long as a command with it could still be
-// accepted: a signed one until its ts leaves the auth.max_skew window, one
-// with a ttl until ts+ttl, any other for answerRetention. Signed and
+// accepted: a signed one until its ts leaves the auth.max_skew window, an
+// unsigned one for answerRetention (or until ts+ttl when that is later). Signed and
 // unsigned ids are bounded apart, so a flood of unsigned commands cannot
 // push a signed id out (issue 7, finding 2). Owned by the Run goroutine.
 type answers struct {
@@ -68,7 +68,10 @@ func until(c *wire.Command, signed bool, maxSkew time.Duration, now time.Time) t
 	case signed:
 		return time.UnixMilli(c.TS).Add(maxSkew)
 	case c.TTL > 0:
-		if d := c.Deadline(); !d.IsZero() {
+		// Past ts+ttl a new delivery is refused as expired, but a late
+		// redelivery of this one must still get its first ack: remember it
+		// as long as any other, or longer when the ttl is longer.
+		if d := c.Deadline(); d.After(now.Add(answerRetention)) {
 			return d
 		}
 	}

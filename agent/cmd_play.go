@@ -66,6 +66,7 @@ func (a *Agent) playItem(cmdID string, args playargs.Play) (*ladder.Item, *wire.
 	} else {
 		it.Zones = slices.Compact(slices.Sorted(slices.Values(args.Zones)))
 	}
+	a.decideSync(it, args.Sync)
 	it.Chime = slices.Contains(a.cfg.Audio.Chime, it.Level.String())
 	if args.Chime != nil {
 		it.Chime = *args.Chime
@@ -87,7 +88,13 @@ func (a *Agent) playItem(cmdID string, args playargs.Play) (*ladder.Item, *wire.
 func (a *Agent) offer(it *ladder.Item, replace bool) (any, *wire.Error) {
 	now := a.clk.Now()
 	cur := a.seq.Item()
-	switch a.queue.Offer(it, replace, cur, a.seq.Leaving()) {
+	res := a.queue.Offer(it, replace, cur, a.seq.Leaving())
+	if res != ladder.Refused && res != ladder.Full {
+		// Accepted: its jitter buffer takes frames from now on.
+		a.openLive(it)
+		a.syncEvent(it)
+	}
+	switch res {
 	case ladder.Refused:
 		return nil, &wire.Error{Code: wire.CodeBusy,
 			Message: fmt.Sprintf("%s is playing at priority %s; a %s item needs \"until\" to wait for it", cur.ID, cur.Level, it.Level),

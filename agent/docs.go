@@ -6,6 +6,7 @@ import (
 
 	"github.com/loaxa/loaxa/agent/ladder"
 	"github.com/loaxa/loaxa/agent/wire"
+	"github.com/loaxa/loaxa/audio/live"
 	"github.com/loaxa/loaxa/internal/redact"
 )
 
@@ -37,6 +38,7 @@ func (a *Agent) state() wire.State {
 		Hardware:   a.hardwareDoc(),
 		Modem:      a.modemInfo(),
 		VolumeCap:  a.volumeCapDoc(),
+		OTA:        a.otaStatus(),
 	}
 }
 
@@ -50,7 +52,7 @@ func (a *Agent) playingDoc() *wire.Playing {
 }
 
 func itemDoc(it *ladder.Item) *wire.Playing {
-	p := &wire.Playing{Item: it.ID, Source: redact.URL(it.Source), Priority: it.Level.String(), Origin: it.Origin, Zones: it.Zones, Title: it.Title}
+	p := &wire.Playing{Item: it.ID, Source: redact.URL(it.Source), Priority: it.Level.String(), Origin: it.Origin, Zones: it.Zones, Title: it.Title, Sync: syncDoc(it, it.SyncDelayMS)}
 	if !it.Since.IsZero() {
 		p.Since = it.Since.UnixMilli()
 	}
@@ -81,5 +83,17 @@ func (a *Agent) playEvent(typ string, it *ladder.Item, extra map[string]any) {
 		data["title"] = it.Title
 	}
 	maps.Copy(data, extra)
+	if typ == "play.end" || typ == "play.interrupted" {
+		if lo := a.live[it.ID]; lo != nil {
+			if s, ok := lo.src.(interface{ Stats() live.Stats }); ok {
+				st := s.Stats()
+				data["live"] = map[string]any{"received": st.Received, "lost": st.Lost, "late": st.Late,
+					"concealed": st.Concealed, "dropped": st.Dropped, "trimmed": st.Trimmed, "underruns": st.Underruns}
+			}
+		}
+	}
 	a.event(typ, data)
+	if typ == "play.end" {
+		a.releaseLive(it.ID)
+	}
 }

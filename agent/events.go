@@ -35,19 +35,24 @@ func (a *Agent) event(typ string, data map[string]any) {
 		}
 		return b
 	})
+	a.outboxStored(err)
 	if err != nil {
-		a.outboxFailed(err)
 		return
 	}
 	a.log.Debug("event stored", "seq", seq, "type", typ)
 }
 
-// outboxFailed reports that a durable message could not be stored: the
-// data partition is full or failing, or the backlog is at its bound.
-func (a *Agent) outboxFailed(err error) {
+// outboxStored reports whether a durable message was stored: an error
+// means the data partition is full or failing, or the backlog is at its
+// bound, and raises the storage alarm until a message is stored again.
+func (a *Agent) outboxStored(err error) {
+	if err == nil {
+		a.storageFault(storageOutbox, "")
+		return
+	}
 	a.log.Error("outbox: message not stored", "err", err)
 	if errors.Is(err, ErrOutboxFull) {
-		a.raise("storage", "the outbox cannot store more messages: "+err.Error())
+		a.storageFault(storageOutbox, "the outbox cannot store more messages: "+err.Error())
 	}
 }
 

@@ -3,8 +3,11 @@ package agent
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/loaxa/loaxa/agent/config"
 )
@@ -36,6 +39,53 @@ func TestKeysReadAtStartAreListedAsRestartRequired(t *testing.T) {
 	}
 	if p.Agent.cfg.Audio.FadeMS != 40 {
 		t.Error("audio.fade_ms was not applied at once")
+	}
+}
+
+// The media, modem, watchdog and health keys are read at start too; a
+// hand-kept list of such keys forgot them, so config.set answered
+// restart_required [] and the old values stayed in force unannounced.
+func TestEveryKeyNotAppliedAtOnceIsListedAsRestartRequired(t *testing.T) {
+	p := newPole(t, "", nil)
+	ack, _ := p.send(t, cmd("k", "config.set", `{"values":{"media.quota_mb":64,"media.lead_h":12,"modem.weak_rsrp_dbm":-105,"health.temp_warning_c":70,"log_level":"debug"}}`))
+	var res struct {
+		RestartRequired []string `json:"restart_required"`
+	}
+	json.Unmarshal(ack.Result, &res)
+	for _, k := range []string{"media.quota_mb", "media.lead_h", "modem.weak_rsrp_dbm", "health.temp_warning_c"} {
+		if !slices.Contains(res.RestartRequired, k) {
+			t.Errorf("%s is not in restart_required although the running agent keeps the old value; ack %s", k, ack.raw)
+		}
+	}
+	if slices.Contains(res.RestartRequired, "log_level") {
+		t.Errorf("log_level applies at once but is listed as restart_required: %s", ack.raw)
+	}
+	// config.get says the same afterwards.
+	get, _ := p.send(t, cmd("g", "config.get", ""))
+	if !strings.Contains(get.raw, `"media.quota_mb"`) || !strings.Contains(get.raw, "restart_required") {
+		t.Errorf("config.get: %s", get.raw)
+	}
+}
+
+// A QoS 1 redelivery of a command with a ttl can arrive after ts+ttl (the
+// pole was offline meanwhile). It was answered "expired" although the
+// command had run: its id was forgotten at ts+ttl. It must be answered
+// with the first ack, and not run again.
+func TestLateRedeliveryOfACommandWithATTLGetsItsFirstAck(t *testing.T) {
+	p := newPole(t, "", nil)
+	on := `{"id":"c-ttl","cmd":"zones","args":{"on":["z1"]},"ts":` + fmt.Sprint(t0.UnixMilli()) + `,"ttl":30000}`
+	first, _ := p.send(t, on)
+	if !first.OK {
+		t.Fatal(first.raw)
+	}
+	p.send(t, cmd("off", "zones", `{"off":["z1"]}`))
+	p.clk.Advance(10 * time.Minute)
+	again, _ := p.send(t, on)
+	if again.raw != first.raw {
+		t.Errorf("late redelivery answered %s, want the first ack %s", again.raw, first.raw)
+	}
+	if p.level(t, "GPIO17") {
+		t.Error("the late redelivery switched z1 on again")
 	}
 }
 
@@ -71,5 +121,88 @@ func TestLiveChannelsAreBounded(t *testing.T) {
 	// Another item on a channel already subscribed costs nothing more.
 	if ack, _ := p.send(t, playCmd("again", `{"source":"live:ch-000","priority":"emergency"}`)); !ack.OK {
 		t.Fatalf("a second item on a subscribed channel: %s", ack.raw)
+	}
+}
+
+// Alarms that never cleared while the agent ran (found by the docs
+// review): the schedule alarm after a valid schedule.set, the storage
+// alarm of one cause after that cause ended, mqtt.fallback after the
+// operator set new broker settings.
+func TestAlarmsClearWhenTheirCauseEnds(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(schedulePath(dir), []byte("{not a schedule"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := newPole(t, dir, nil)
+	if _, ok := p.alarms["schedule"]; !ok {
+		t.Fatal("a garbled stored schedule raised no schedule alarm")
+	}
+	doc := `{"version":"v1","items":[{"id":"sang","days":["mon"],"start":"05:30","duration_s":60,"source":"tone:440"}]}`
+
+	// The schedule cannot be saved: a directory stands where the file goes.
+	os.Remove(schedulePath(dir))
+	if err := os.Mkdir(schedulePath(dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if ack, _ := p.send(t, cmd("s1", "schedule.set", doc)); ack.code() != "internal" {
+		t.Fatalf("schedule.set over a directory: %s", ack.raw)
+	}
+	if !strings.Contains(p.alarms["storage"].Detail, "cannot save the schedule") {
+		t.Fatalf("storage alarm = %+v", p.alarms["storage"])
+	}
+	// A second cause: the outbox is full (the broker has been away a long
+	// time); then the broker takes the backlog and it stores messages again.
+	backlog := func(n int) {
+		o := p.link.out
+		o.mu.Lock()
+		o.bytes += n
+		o.mu.Unlock()
+	}
+	backlog(maxBacklogBytes + 1)
+	p.send(t, cmd("v1", "volume", `{"level":40}`))
+	if d := p.alarms["storage"].Detail; !strings.Contains(d, "cannot save the schedule") || !strings.Contains(d, "outbox cannot store") {
+		t.Errorf("storage alarm says %q, want the schedule and the outbox", d)
+	}
+	backlog(-maxBacklogBytes - 1)
+	p.send(t, cmd("v2", "volume", `{"level":45}`))
+	if d := p.alarms["storage"].Detail; !strings.Contains(d, "cannot save the schedule") || strings.Contains(d, "outbox cannot store") {
+		t.Errorf("after the outbox drained the storage alarm says %q, want only the schedule", d)
+	}
+	os.Remove(schedulePath(dir))
+	if ack, _ := p.send(t, cmd("s2", "schedule.set", doc)); !ack.OK {
+		t.Fatalf("schedule.set: %s", ack.raw)
+	}
+	if _, ok := p.alarms["schedule"]; ok {
+		t.Error("a valid schedule.set left the schedule alarm raised")
+	}
+	if al, ok := p.alarms["storage"]; ok {
+		t.Errorf("storage alarm still raised after every cause ended: %+v", al)
+	}
+
+	p.raise("mqtt.fallback", "went back")
+	p.send(t, cmd("k1", "config.set", `{"values":{"mqtt.broker":"tcp://10.0.0.2:1883"}}`))
+	if _, ok := p.alarms["mqtt.fallback"]; ok {
+		t.Error("new broker settings left the mqtt.fallback alarm raised")
+	}
+}
+
+// Media and OTA events reach the Run goroutine through Report, which
+// dropped them once 64 were waiting: a busy agent lost media.fetched.
+func TestReportsWaitingForABusyAgentAreNotLost(t *testing.T) {
+	p := newPole(t, "", nil)
+	p.published()
+	const n = 500 // the Run goroutine is busy: nothing drains meanwhile
+	for i := range n {
+		p.Report("media.fetched", map[string]any{"name": fmt.Sprintf("f%d.mp3", i)})
+	}
+	p.drainNotes()
+	got := 0
+	for _, m := range p.published() {
+		if m.Topic == p.topics.Event() && strings.Contains(string(m.Payload), `"media.fetched"`) {
+			got++
+		}
+	}
+	if got != n {
+		t.Errorf("%d of %d media.fetched events published", got, n)
 	}
 }

@@ -39,6 +39,7 @@ var handlers = map[string]command{
 	"reboot":         {run: (*Agent).cmdReboot},
 	"play":           {run: (*Agent).cmdPlay},
 	"stop":           {run: (*Agent).cmdStop},
+	"ota":            {run: (*Agent).cmdOTA},
 }
 
 // readOnly reports whether a command changes nothing.
@@ -46,7 +47,7 @@ func readOnly(cmd string) bool { return handlers[cmd].readOnly }
 
 // notYet are commands of protocol v1 that this firmware version does not
 // execute yet; they are answered "unsupported", not "unknown_command".
-var notYet = []string{"ota"}
+var notYet = []string{}
 
 // handle processes one inbound message: every message gets an ack or an
 // event, and nothing in it can crash the agent.
@@ -227,8 +228,8 @@ func (a *Agent) ack(o *origin, ack wire.Ack, keep *remember) {
 			b = encode()
 			return b
 		})
+		a.outboxStored(err)
 		if err != nil {
-			a.outboxFailed(err)
 			b = encode()
 			a.link.Publish(Message{Topic: a.topics.Ack(), QoS: 1, Payload: b})
 		}
@@ -243,7 +244,9 @@ func (a *Agent) ack(o *origin, ack wire.Ack, keep *remember) {
 		live := func(id string) bool { _, ok := a.answers.find(id, a.clk.Now()); return ok }
 		if err := a.store.saveAnswer(e, live); err != nil {
 			a.log.Error("cannot save the answer", "id", ack.ID, "err", err)
-			a.raise("storage", "cannot save answers: "+err.Error())
+			a.storageFault(storageAnswers, "cannot save answers: "+err.Error())
+		} else {
+			a.storageFault(storageAnswers, "")
 		}
 	}
 }

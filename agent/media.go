@@ -27,7 +27,7 @@ func (a *Agent) setupMedia() {
 	})
 	if err != nil {
 		a.log.Error("media cache", "err", err)
-		a.raise("storage", "the media cache cannot run: "+err.Error())
+		a.storageFault(storageMedia, "the media cache cannot run: "+err.Error())
 		return
 	}
 	a.media = f

@@ -72,6 +72,7 @@ func (a *Agent) apply(fx []ladder.Effect) {
 			panic(fmt.Sprintf("agent: unknown effect %T", e))
 		}
 	}
+	a.otaSyncBusy()
 }
 
 func (a *Agent) stopHold() {
@@ -166,12 +167,22 @@ func (a *Agent) startPlayer(it *ladder.Item) {
 	}
 	open := a.opts.OpenSource
 	repeat := it.Repeat
+	pre := a.takeLive(it)
+	if pre != nil {
+		req = a.liveRequest(it) // a repeat opens the channel again alike
+	}
 	a.player.Play(player.Item{
 		ID:     it.ID,
 		Gain:   a.itemGain(it),
 		FadeIn: a.fade(),
 		Open: func(ctx context.Context) (audio.Source, error) {
-			src, err := openContent(ctx, open, req, skip, limit, repeat)
+			var src audio.Source
+			var err error
+			if pre != nil {
+				src, err = wrapContent(ctx, open, req, pre, skip, limit, repeat)
+			} else {
+				src, err = openContent(ctx, open, req, skip, limit, repeat)
+			}
 			if err != nil || chime == nil {
 				return src, err
 			}
@@ -273,9 +284,7 @@ func (a *Agent) seconds(samples int64) float64 {
 // the Run goroutine without ever blocking the reader for long.
 func (a *Agent) notifier(id string) func(string, map[string]any) {
 	return func(kind string, data map[string]any) {
-		select {
-		case a.notes <- note{item: id, kind: kind, data: data}:
-		default:
+		if !a.notes.put(note{item: id, kind: kind, data: data}) {
 			a.log.Warn("source report dropped: agent busy", "item", id, "kind", kind)
 		}
 	}
@@ -283,11 +292,9 @@ func (a *Agent) notifier(id string) func(string, map[string]any) {
 
 // Report publishes an event from another goroutine (the live hub, say)
 // through the Run goroutine; it never blocks, and drops the report (with a
-// log line) when the agent is overwhelmed.
+// log line) only when maxNotes reports are already waiting.
 func (a *Agent) Report(kind string, data map[string]any) {
-	select {
-	case a.notes <- note{kind: kind, data: data}:
-	default:
+	if !a.notes.put(note{kind: kind, data: data}) {
 		a.log.Warn("report dropped: agent busy", "kind", kind)
 	}
 }

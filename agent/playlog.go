@@ -142,7 +142,7 @@ func (a *Agent) logMissed(it *ladder.Item, why string) {
 // appendLog stores a record (it gets its seq there) and publishes it.
 func (a *Agent) appendLog(r wire.LogRecord) {
 	if a.store == nil {
-		a.raise("storage", "the playback log cannot be written: the data directory is not usable")
+		a.storageFault(storagePlaylog, "the playback log cannot be written: the data directory is not usable")
 		return
 	}
 	seq := a.store.playlog.Next()
@@ -160,9 +160,10 @@ func (a *Agent) appendLog(r wire.LogRecord) {
 	}
 	if err != nil {
 		a.log.Error("playback log: record not stored", "item", r.Item, "err", err)
-		a.raise("storage", "the playback log cannot be written: "+err.Error())
+		a.storageFault(storagePlaylog, "the playback log cannot be written: "+err.Error())
 		return
 	}
+	a.storageFault(storagePlaylog, "")
 	a.logIdx.seqs = append(a.logIdx.seqs, seq)
 	a.logIdx.ends = append(a.logIdx.ends, r.End)
 	if first := a.store.playlog.First(); len(a.logIdx.seqs) > 0 && a.logIdx.seqs[0] < first {

@@ -305,9 +305,12 @@ func (a *Agent) cmdScheduleSet(c *wire.Command) (any, *wire.Error) {
 		return nil, wire.Errf(wire.CodeInternal, "cannot encode the schedule: %v", err)
 	}
 	if _, err := atomicfile.WriteFile(schedulePath(a.cfg.DataDir), doc, 0o644); err != nil {
-		a.raise("storage", "cannot save the schedule: "+err.Error())
+		a.storageFault(storageSchedule, "cannot save the schedule: "+err.Error())
 		return nil, wire.Errf(wire.CodeInternal, "cannot save the schedule (%v); the previous one stays", err)
 	}
+	a.storageFault(storageSchedule, "")
+	// A valid schedule replaces the one that could not be read.
+	a.clear("schedule")
 	a.scheduleResult(a.sch.tr.Replace(s, a.clk.Now(), a.sch.clock))
 	a.scheduleDecide()
 	a.refreshMedia()
@@ -332,6 +335,7 @@ func (a *Agent) cmdScheduleClear(c *wire.Command) (any, *wire.Error) {
 	if err := os.Remove(schedulePath(a.cfg.DataDir)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, wire.Errf(wire.CodeInternal, "cannot remove the stored schedule (%v); it stays", err)
 	}
+	a.clear("schedule")
 	a.scheduleResult(a.sch.tr.Replace(schedule.Empty(), a.clk.Now(), a.sch.clock))
 	a.scheduleDecide()
 	a.refreshMedia()

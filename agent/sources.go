@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/loaxa/loaxa/audio"
 )
@@ -21,6 +22,19 @@ func openContent(ctx context.Context, open SourceOpener, req SourceRequest, skip
 	src, err := open(ctx, req)
 	if err != nil {
 		return nil, err
+	}
+	return wrapContent(ctx, open, req, src, skip, limit, repeat)
+}
+
+// wrapContent is openContent for an opened source. A timed source (live)
+// played once and not resumed stays timed, so the player reads it at
+// play-out time rather than ahead.
+func wrapContent(ctx context.Context, open SourceOpener, req SourceRequest, src audio.Source, skip, limit int64, repeat int) (audio.Source, error) {
+	if ts, ok := src.(audio.TimedSource); ok && repeat == 0 && skip == 0 {
+		if limit > 0 {
+			return &timedLimit{ts: ts, left: limit}, nil
+		}
+		return ts, nil
 	}
 	var s audio.Source = &repeatSource{ctx: ctx, open: open, req: req, cur: src, left: repeat}
 	if skip > 0 {
@@ -119,7 +133,12 @@ type concatSource struct {
 	first, second audio.Source
 }
 
-func concat(first, second audio.Source) audio.Source { return &concatSource{first, second} }
+func concat(first, second audio.Source) audio.Source {
+	if ts, ok := second.(audio.TimedSource); ok {
+		return &timedConcat{first: first, ts: ts}
+	}
+	return &concatSource{first, second}
+}
 
 func (c *concatSource) Format() audio.Format { return c.second.Format() }
 
@@ -217,6 +236,10 @@ type SourceRequest struct {
 	// new title, a live channel gone silent) as an MQTT event; it may be
 	// called from any goroutine until the source is closed.
 	Notify func(kind string, data map[string]any)
+	// Live sources only: Backlog is how much audio the jitter buffer keeps
+	// before play-out starts (see live.OpenOptions); Sync, when positive,
+	// is the delay of synchronised play-out.
+	Backlog, Sync time.Duration
 }
 
 // SourceOpener opens a play source in the output format. It runs in the

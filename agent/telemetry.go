@@ -33,6 +33,7 @@ func (a *Agent) telemetry() wire.Tele {
 		lvl := a.player.Level()
 		t.Audio.LevelDBFS = &lvl
 		t.Audio.Underruns = a.player.Underruns()
+		t.Audio.Live = a.liveTele()
 	}
 	if v, err := readRSS(a.opts.ProcRoot); err == nil {
 		t.MemRSSBytes = &v

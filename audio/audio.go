@@ -1,6 +1,9 @@
 package audio
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Format describes interleaved signed 16-bit PCM.
 type Format struct {
@@ -31,4 +34,26 @@ type Sink interface {
 	Format() Format
 	Write(p []int16) error
 	Close() error
+}
+
+// TimedSource is a Source that follows the clock rather than the sink: a
+// live channel, whose audio exists only as it arrives. A player must not
+// read it ahead into a queue (that latency adds to the source's own);
+// it reads it at the moment it writes to the sink, saying when the first
+// sample will be heard. ReadTimed never blocks.
+type TimedSource interface {
+	Source
+	// ReadTimed fills p with audio whose first sample will leave the
+	// loudspeaker at the given time. It returns 0 and a nil error while
+	// the source has nothing to play yet (a jitter buffer filling): that
+	// silence is not part of the item. Once it has played, it fills p
+	// whole (concealment or silence where audio is missing) until it ends.
+	ReadTimed(p []int16, at time.Time) (int, error)
+}
+
+// PlayoutClock is implemented by sinks that know when the next sample
+// written to them will leave the loudspeaker (the simulated speaker knows
+// exactly). Sinks that do not may report their Latency instead.
+type PlayoutClock interface {
+	NextPlayout() time.Time
 }

@@ -4,9 +4,12 @@
 # a second, never calls apt-get and never needs root, so every make target
 # can call it.
 #
-#   scripts/deps.sh [GROUP...]      GROUP: base (default), cross, all
+#   scripts/deps.sh [GROUP...]      GROUP: base (default), cross, bench, all
 #
 #   base   cgo audio libraries, a broker and MQTT clients, audio tools for tests
+#   bench  JACK (jackd2): its dummy driver is the real-time-paced output the
+#          PortAudio CPU benchmark plays to (ALSA's file/null device is not
+#          paced, so its CPU figures mean nothing)
 #   cross  arm64 and armhf cross compilers, qemu, and the target-architecture
 #          -dev packages the cgo cross build links against (adds the arm64 and
 #          armhf dpkg architectures)
@@ -50,6 +53,8 @@ BASE_PKGS=(
 	jackd2
 )
 
+BENCH_PKGS=(jackd2)
+
 # FOREIGN_ARCHES are the Raspberry Pi OS architectures: 64-bit (Pi 3/4/5,
 # CM4) and 32-bit (older images and Pi 2).
 FOREIGN_ARCHES=(arm64 armhf)
@@ -72,8 +77,9 @@ for g in "${groups[@]}"; do
 	case "$g" in
 	base) want+=("${BASE_PKGS[@]}") ;;
 	cross) want_cross=true ;;
+	bench) want+=("${BENCH_PKGS[@]}") ;;
 	all)
-		want+=("${BASE_PKGS[@]}")
+		want+=("${BASE_PKGS[@]}" "${BENCH_PKGS[@]}")
 		want_cross=true
 		;;
 	-h | --help) usage ;;

@@ -5,6 +5,7 @@
 #   sudo scripts/install.sh --id xa-hung-loc-01 [--binary FILE] [--no-start]
 #   sudo scripts/install.sh --console /dev/serial0 [--binary FILE]
 #   sudo scripts/install.sh --root /mnt/sdcard --id ... --binary ...
+#   sudo scripts/install.sh --binary FILE --reset-slots
 #
 #   --id ID       device id for a NEW /etc/loaxa/loaxa.toml; an existing
 #                 configuration is never changed
@@ -17,13 +18,22 @@
 #                 bin/loaxad-linux-armhf on a 32-bit one, bin/loaxad on
 #                 x86), looked for in ../bin and next to this script
 #   --no-start    install and enable, but do not start or restart now
+#   --reset-slots stop the service and remove DATA_DIR/ota (the update
+#                 slots, their state and the replay protection), so that
+#                 the binary installed now runs as the agent again
 #   --root DIR    install into a system image mounted at DIR (an SD card
 #                 being prepared): the unit is enabled there and nothing is
 #                 started
 #
-# It is safe to run again, e.g. to update the binary: files that did not
-# change are not rewritten (flash wears), the configuration is created only
-# if there is none, and the service is restarted only if something changed.
+# The unit runs `loaxad supervise`, which on a blank data directory installs
+# /usr/local/bin/loaxad as the first update slot and runs it; over-the-air
+# updates then fill the slots (docs/ota.md). Installing another binary later
+# replaces the supervisor only: the agent keeps running the committed slot,
+# unless --reset-slots is given.
+#
+# It is safe to run again: files that did not change are not rewritten
+# (flash wears), the configuration is created only if there is none, and
+# the service is restarted only if something changed.
 # The unit and loaxa.toml.example are taken from this script's directory, so
 # copying scripts/* and the binary to the pole is enough.
 set -euo pipefail
@@ -43,6 +53,7 @@ id=
 console=
 binary=
 start=true
+reset_slots=false
 root=
 while [[ $# -gt 0 ]]; do
 	case "$1" in
@@ -53,6 +64,7 @@ while [[ $# -gt 0 ]]; do
 	--binary) binary=${2:?--binary needs a value}; shift 2 ;;
 	--binary=*) binary=${1#*=}; shift ;;
 	--no-start) start=false; shift ;;
+	--reset-slots) reset_slots=true; shift ;;
 	--root) root=${2:?--root needs a value}; shift 2 ;;
 	--root=*) root=${1#*=}; shift ;;
 	-h | --help) usage ;;
@@ -132,7 +144,28 @@ install_file() {
 }
 
 install_file "$binary" "$bin_dst" 0755
+bin_changed=$changed
 install_file "$unit_src" "$unit_dst" 0644
+
+# The update slots live in the data directory: /var/lib/loaxa unless the
+# configuration's top-level data_dir says otherwise.
+data_dir=
+if [[ -f $conf_dst ]]; then
+	data_dir=$(sed -n '/^[[:space:]]*\[/q; s/^[[:space:]]*data_dir[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' "$conf_dst" | head -n 1)
+fi
+ota_dir=$root${data_dir:-/var/lib/loaxa}/ota
+if $reset_slots; then
+	if [[ -z $root ]] && command -v systemctl >/dev/null && systemctl is-active --quiet loaxad.service; then
+		systemctl stop loaxad.service
+	fi
+	if [[ -d $ota_dir ]]; then
+		rm -rf "$ota_dir"
+		echo "removed $ota_dir: the installed binary becomes the first slot at the next start"
+		changed=true
+	fi
+elif $bin_changed && [[ -d $ota_dir/slots ]]; then
+	echo "note: the agent keeps running its committed update slot ($ota_dir); the new binary is the supervisor. Run again with --reset-slots to run it as the agent."
+fi
 
 # The unit's SupplementaryGroups= must all exist, or systemd refuses to
 # start it. dialout and audio exist on every Debian; gpio exists on Raspberry

@@ -1,8 +1,10 @@
 package sim
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -123,9 +125,12 @@ type AudioSink struct {
 	samples   []int16 // the most recent audio, from frame keptFrom on
 	keptFrom  int64
 	file      *os.File
+	bw        *bufSeeker
 	wav       *wav.Writer
 	fileBytes int64
 	unsynced  int64 // frames written to the file since the header fix-up
+	fileFrame int64 // frames in the current WAV file
+	timing    *timingLog
 }
 
 // NewAudioSink returns a simulated speaker that plays format f.
@@ -173,12 +178,20 @@ func (s *AudioSink) openFile() error {
 	if err != nil {
 		return fmt.Errorf("sim: audio sink: %w", err)
 	}
-	w, err := wav.NewWriter(file, s.f)
+	bw := &bufSeeker{bufio.NewWriterSize(file, 64<<10), file}
+	w, err := wav.NewWriter(bw, s.f)
 	if err != nil {
 		file.Close()
 		return fmt.Errorf("sim: audio sink %s: %w", s.opts.Path, err)
 	}
-	s.file, s.wav, s.fileBytes, s.unsynced = file, w, 44, 0
+	s.file, s.bw, s.wav, s.fileBytes, s.unsynced, s.fileFrame = file, bw, w, 44, 0, 0
+	t, err := openTiming(TimingPath(s.opts.Path))
+	if err != nil {
+		w.Close()
+		file.Close()
+		return err
+	}
+	s.timing = t
 	return nil
 }
 
@@ -187,8 +200,8 @@ func (s *AudioSink) closeFile() error {
 	if s.file == nil {
 		return nil
 	}
-	err := errors.Join(s.wav.Close(), s.file.Close())
-	s.file, s.wav = nil, nil
+	err := errors.Join(s.wav.Close(), s.bw.Flush(), s.file.Close(), s.timing.close())
+	s.file, s.wav, s.timing = nil, nil, nil
 	if err != nil {
 		return fmt.Errorf("sim: audio sink %s: %w", s.opts.Path, err)
 	}
@@ -247,7 +260,7 @@ func (s *AudioSink) Write(p []int16) error {
 	s.samples = append(s.samples, p...)
 	s.frames += int64(frames)
 	s.trim()
-	err := s.record(p)
+	err := s.record(p, start)
 	wait := s.next.Add(-s.opts.Buffer).Sub(now)
 	s.mu.Unlock()
 
@@ -287,8 +300,9 @@ func (s *AudioSink) trim() {
 	s.writes = append(s.writes[:0], s.writes[i:]...)
 }
 
-// record appends p to the WAV file; s.mu is held.
-func (s *AudioSink) record(p []int16) error {
+// record appends p, which starts playing at start, to the WAV file and its
+// timing; s.mu is held.
+func (s *AudioSink) record(p []int16, start time.Time) error {
 	if s.file == nil {
 		return nil
 	}
@@ -298,6 +312,9 @@ func (s *AudioSink) record(p []int16) error {
 		err := s.closeFile()
 		if err == nil {
 			err = os.Rename(s.opts.Path, old)
+		}
+		if err == nil {
+			err = os.Rename(TimingPath(s.opts.Path), TimingPath(old))
 		}
 		if err == nil {
 			err = s.openFile()
@@ -310,11 +327,14 @@ func (s *AudioSink) record(p []int16) error {
 	if err := s.wav.Write(p); err != nil {
 		return fmt.Errorf("sim: audio sink %s: %w", s.opts.Path, err)
 	}
+	frames := int64(len(p) / s.f.Channels)
+	s.timing.add(s.fileFrame, frames, start)
+	s.fileFrame += frames
 	s.fileBytes += size
-	s.unsynced += int64(len(p) / s.f.Channels)
+	s.unsynced += frames
 	if frameDur(s.unsynced, s.f) >= headerEvery {
 		s.unsynced = 0
-		if err := s.wav.Flush(); err != nil {
+		if err := errors.Join(s.wav.Flush(), s.bw.Flush(), s.timing.flush()); err != nil {
 			return fmt.Errorf("sim: audio sink %s: %w", s.opts.Path, err)
 		}
 	}
@@ -343,7 +363,7 @@ func (s *AudioSink) Drain() error {
 	s.idle = true
 	if s.wav != nil {
 		s.unsynced = 0
-		if err := s.wav.Flush(); err != nil {
+		if err := errors.Join(s.wav.Flush(), s.bw.Flush(), s.timing.flush()); err != nil {
 			return fmt.Errorf("sim: audio sink %s: %w", s.opts.Path, err)
 		}
 	}
@@ -427,3 +447,38 @@ func (s *AudioSink) PeakAt(t time.Time, window time.Duration) float64 {
 	}
 	return peak
 }
+
+// NextPlayout returns when the next sample written will start playing:
+// when the queued audio has played, or now when nothing is queued. It
+// implements audio.PlayoutClock, so a player can schedule by it.
+func (s *AudioSink) NextPlayout() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clk.Now()
+	if s.next.After(now) {
+		return s.next
+	}
+	return now
+}
+
+// Latency is the simulated device's output latency: a Write returns
+// when what is queued ahead of its last sample plays for Buffer.
+func (s *AudioSink) Latency() time.Duration { return s.opts.Buffer }
+
+// bufSeeker buffers the recording's writes (one write call per 64 KiB,
+// not per block: system calls are what a pipeline that wakes every 10 ms
+// pays for most); a Seek, which the WAV header fix-up makes every second
+// and at the end, writes out what is buffered first.
+type bufSeeker struct {
+	*bufio.Writer
+	f *os.File
+}
+
+func (b *bufSeeker) Seek(off int64, whence int) (int64, error) {
+	if err := b.Flush(); err != nil {
+		return 0, err
+	}
+	return b.f.Seek(off, whence)
+}
+
+var _ io.WriteSeeker = (*bufSeeker)(nil)

@@ -86,6 +86,7 @@ func Default() *Config {
 			Rate: 48000, Channels: 2, BufferMS: 40, EmergencyMinVolume: 80,
 			AmpWarmupMS: 500, RelaySettleMS: 50, FadeMS: 30, AmpHoldS: 30,
 			Chime: []string{"priority", "emergency"}, LiveTargetMS: 200,
+			SyncDelayMS: 400, SyncMaxErrorMS: 50, SyncChannels: []string{},
 			StreamConnectS: 10, StreamStallS: 15, QueueMax: 64,
 		},
 		Modem:    Modem{PollS: 30, GNSS: true, WeakRSRPdBm: -110, UnregisteredS: 120},
@@ -253,6 +254,8 @@ func (c *Config) Validate() error {
 		{"audio.fade_ms", au.FadeMS, 0, 2000},
 		{"audio.amp_hold_s", au.AmpHoldS, 0, 3600},
 		{"audio.live_target_ms", au.LiveTargetMS, 20, 5000},
+		{"audio.sync_delay_ms", au.SyncDelayMS, 50, 5000},
+		{"audio.sync_max_error_ms", au.SyncMaxErrorMS, 1, 1000},
 		{"audio.stream_connect_s", au.StreamConnectS, 1, 120},
 		{"audio.stream_stall_s", au.StreamStallS, 1, 300},
 		{"audio.queue_max", au.QueueMax, 1, 1000},
@@ -264,6 +267,14 @@ func (c *Config) Validate() error {
 	for i, p := range au.Chime {
 		if p != "priority" && p != "emergency" && p != "live" && p != "normal" && p != "background" {
 			bad(fmt.Sprintf("audio.chime[%d]", i), "must name a priority (normal, priority, emergency, ...), got %q", p)
+		}
+	}
+	if len(au.SyncChannels) > 64 {
+		bad("audio.sync_channels", "must list at most 64 channels, got %d", len(au.SyncChannels))
+	}
+	for i, ch := range au.SyncChannels {
+		if !wire.ValidID(ch) {
+			bad(fmt.Sprintf("audio.sync_channels[%d]", i), "must be a channel name (3-64 chars of a-z, 0-9, '-'), got %q", wire.Truncate(ch, 70))
 		}
 	}
 	if hz, ok := strings.CutPrefix(au.ChimeSource, "tone:"); au.ChimeSource != "" && (!ok || !validHz(hz)) {

@@ -738,28 +738,25 @@ func TestHash(t *testing.T) {
 	}
 }
 
-func TestNeedsRestartAndIsSecret(t *testing.T) {
+func TestIsSecret(t *testing.T) {
 	tests := []struct {
-		key             string
-		restart, secret bool
+		key    string
+		secret bool
 	}{
-		{"tele_interval", false, false},
-		{"log_level", false, false},
-		{"groups", false, false},
-		{"auth.signed", false, false},
-		{"auth.command_key", false, true},
-		{"mqtt.password", true, true},
-		{"mqtt.broker", true, false},
-		{"topic_root", true, false},
-		{"hardware.zones.z1", true, false},
-		{"audio.rate", true, false},
-		{"audio.fade_ms", false, false},
+		{"tele_interval", false},
+		{"log_level", false},
+		{"groups", false},
+		{"auth.signed", false},
+		{"auth.command_key", true},
+		{"mqtt.password", true},
+		{"mqtt.broker", false},
+		{"topic_root", false},
+		{"hardware.zones.z1", false},
+		{"audio.rate", false},
+		{"audio.fade_ms", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
-			if got := config.NeedsRestart(tt.key); got != tt.restart {
-				t.Errorf("NeedsRestart = %v, want %v", got, tt.restart)
-			}
 			if got := config.IsSecret(tt.key); got != tt.secret {
 				t.Errorf("IsSecret = %v, want %v", got, tt.secret)
 			}

@@ -49,27 +49,6 @@ var fixedKeys = []string{"version", "id", "data_dir", "ota.keys"}
 // IsSecret reports whether a dotted key holds a secret.
 func IsSecret(key string) bool { return slices.Contains(secretKeys, key) }
 
-// NeedsRestart reports whether a change of key takes effect only after the
-// agent restarts (the connection and the hardware are set up at start).
-func NeedsRestart(key string) bool {
-	switch key {
-	case "audio.device", "audio.rate", "audio.channels", "audio.buffer_ms",
-		"audio.live_target_ms", "audio.stream_connect_s", "audio.stream_stall_s":
-		return true // the output device, the live hub and the stream opener are built at start
-	}
-	switch key {
-	case "modem.weak_rsrp_dbm", "modem.unregistered_s":
-		return true // the modem alarms count readings under the thresholds they started with
-	}
-	switch key {
-	case "modem.port", "modem.usb_id", "modem.apn", "modem.poll_s", "modem.gnss",
-		"console.port", "console.baud", "ota.trial_s", "ota.max_size_mb", "ota.stall_s",
-		"ota.crash_loop_exits", "ota.crash_loop_window_s":
-		return true // the modem poller, the console and the updater are built at start
-	}
-	return key == "topic_root" || strings.HasPrefix(key, "mqtt.") || strings.HasPrefix(key, "hardware.")
-}
-
 // Flatten returns the configuration as dotted keys ("mqtt.broker") to leaf
 // values. Arrays are leaves. Secrets are included only when withSecrets.
 func (c *Config) Flatten(withSecrets bool) map[string]any {

@@ -139,6 +139,16 @@ type Audio struct {
 	ChimeSource string `toml:"chime_source" json:"chime_source"`
 	// LiveTargetMS is the jitter-buffer target of live audio.
 	LiveTargetMS int `toml:"live_target_ms" json:"live_target_ms"`
+	// SyncDelayMS is D of synchronised live play-out: every pole plays
+	// the sample captured at T at T + D.
+	SyncDelayMS int `toml:"sync_delay_ms" json:"sync_delay_ms"`
+	// SyncMaxErrorMS is the largest clock error (as the kernel estimates
+	// it) under which a pole still plays in step; above it, or with an
+	// unsynchronised clock, it falls back to plain play-out.
+	SyncMaxErrorMS int `toml:"sync_max_error_ms" json:"sync_max_error_ms"`
+	// SyncChannels are the live channels played in step unless a play
+	// says "sync": false.
+	SyncChannels []string `toml:"sync_channels" json:"sync_channels"`
 	// StreamConnectS and StreamStallS bound network streams.
 	StreamConnectS int `toml:"stream_connect_s" json:"stream_connect_s"`
 	StreamStallS   int `toml:"stream_stall_s" json:"stream_stall_s"`

@@ -94,6 +94,12 @@ type Item struct {
 	InterruptedBy string
 	// ChimeLen is the chime's sample count in the run now playing.
 	ChimeLen int64
+	// Sync asks for synchronised live play-out; SyncOff says why the
+	// item plays without it ("" while it plays in step).
+	Sync    bool
+	SyncOff string
+	// SyncDelayMS is the delay it plays at when in step.
+	SyncDelayMS int
 }
 
 // WindowOpen reports whether the item may still start or resume at now.

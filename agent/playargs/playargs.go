@@ -27,6 +27,9 @@ type Play struct {
 	Replace   bool     `json:"replace,omitempty"`
 	Chime     *bool    `json:"chime,omitempty"`
 	Item      string   `json:"item,omitempty"`
+	// Sync plays a live item in step with the other poles (absent: the
+	// pole's audio.sync_channels decide).
+	Sync *bool `json:"sync,omitempty"`
 }
 
 // Levels are the priority names of the ladder, lowest first.
@@ -70,6 +73,9 @@ func Check(p *Play, zones []string, now time.Time) *FieldError {
 	}
 	if err := CheckSource(p.Source); err != nil {
 		return fieldErr("source", "%v", err)
+	}
+	if p.Sync != nil && *p.Sync && !strings.HasPrefix(p.Source, "live:") {
+		return fieldErr("sync", `"sync" applies to live:CHANNEL sources only; %q is not one`, wire.Truncate(p.Source, 80))
 	}
 	if p.Priority != "" && !slices.Contains(Levels, p.Priority) {
 		return fieldErr("priority", "priority %q must be one of %v", wire.Truncate(p.Priority, 20), Levels)

@@ -1,5 +1,7 @@
 package wire
 
+import "github.com/loaxa/loaxa/ota"
+
 // Status is the retained document on dev/{id}/status. The MQTT will carries
 // the same document with Online false and the same Session, so an operator
 // can pair every "offline" with the "online" it ends.
@@ -27,6 +29,20 @@ type Playing struct {
 	Zones    []string `json:"zones"`
 	Since    int64    `json:"since"`
 	Title    string   `json:"title,omitempty"`
+	// Sync is set for a live item that asked to play in step with the
+	// other poles.
+	Sync *SyncInfo `json:"sync,omitempty"`
+}
+
+// SyncInfo says whether a live item plays in step (synchronised
+// play-out), and if not, why.
+type SyncInfo struct {
+	On bool `json:"on"`
+	// DelayMS is D: the sample captured at T plays at T + D.
+	DelayMS int `json:"delay_ms,omitempty"`
+	// Reason is why it plays without synchronisation: clock_unsynced,
+	// clock_error, clock_unknown.
+	Reason string `json:"reason,omitempty"`
 }
 
 // ScheduleInfo is the schedule part of the state.
@@ -93,6 +109,9 @@ type State struct {
 	// VolumeCap is the volume every item is held to while the board is
 	// critically hot (health.critical_volume); absent otherwise.
 	VolumeCap *int `json:"volume_cap,omitempty"`
+	// OTA is where over-the-air updates stand: the running version and
+	// slot, the other slot, the update's state (docs/ota.md).
+	OTA *ota.Status `json:"ota,omitempty"`
 }
 
 // ModemInfo identifies the pole's modem and SIM in the state: what a
@@ -117,6 +136,27 @@ type MQTTCounters struct {
 type AudioTele struct {
 	LevelDBFS *float64 `json:"level_dbfs"`
 	Underruns uint64   `json:"underruns"`
+	// Live is set while a live item is on air.
+	Live *LiveTele `json:"live,omitempty"`
+}
+
+// LiveTele is the live item on air: its channel's jitter buffer and, when
+// synchronised, how far from its schedule it plays.
+type LiveTele struct {
+	Channel string `json:"channel"`
+	// LatencyMS is from the last frame's capture to its first sample
+	// leaving the loudspeaker.
+	LatencyMS float64 `json:"latency_ms"`
+	Lost      uint64  `json:"lost"`
+	Late      uint64  `json:"late"`
+	Concealed uint64  `json:"concealed"`
+	// Trimmed counts quiet frames left out to catch up a backlog.
+	Trimmed   uint64 `json:"trimmed"`
+	Underruns uint64 `json:"underruns"`
+	// SyncOffsetMS is the measured offset from the schedule (positive:
+	// late); InStep says whether it keeps to it. Only when synchronised.
+	SyncOffsetMS *float64 `json:"sync_offset_ms,omitempty"`
+	InStep       *bool    `json:"in_step,omitempty"`
 }
 
 // ModemTele is the 4G modem part of telemetry; nil fields are unknown.

@@ -9,16 +9,19 @@ import (
 )
 
 // Filter design of the Resampler. halfTaps is the filter half-length
-// counted in samples of the lower of the two rates: 64 taps per output
-// sample when converting up, scaled up when converting down so that the
-// transition band stays the same width relative to the output. With a
-// Kaiser window for stopbandDB of rejection, the transition band is 16% of
-// the lower Nyquist frequency; it is placed just below that Nyquist
-// frequency, so nothing aliases and the passband reaches 84% of it
-// (18.5 kHz at 44.1 kHz, 9.3 kHz at 22.05 kHz). That is ample for speech
-// and music on horn speakers, at a cost measured in docs/benchmarks.md.
+// counted in samples of the lower of the two rates: 32 taps per output
+// sample when converting up (the length of ffmpeg's swresample by
+// default), scaled up when converting down so that the transition band
+// stays the same width relative to the output. With a Kaiser window for
+// stopbandDB of rejection, the transition band is 31% of the lower
+// Nyquist frequency; it is placed just below that Nyquist frequency, so
+// nothing aliases and the passband reaches 69% of it (15.2 kHz at
+// 44.1 kHz, 7.6 kHz at 22.05 kHz). That is ample for speech and music on
+// horn speakers, which carry little above 10 kHz, and it halves the cost
+// of 64 taps (the resampler was most of the audio path's CPU; figures in
+// docs/benchmarks.md).
 const (
-	halfTaps   = 32
+	halfTaps   = 16
 	stopbandDB = 80.0
 	// A ratio whose reduced numerator (the number of distinct output
 	// phases) is at most maxExactPhases gets one exact filter per phase
@@ -52,9 +55,9 @@ type Resampler struct {
 	exact bool  // rows == l: each output phase has its own row
 	table []float32
 
-	hist      [][]float32 // per channel, input frames from histStart on
-	histStart int64       // absolute input frame index of hist[c][0]
-	ip        int64       // next output at input time ip + frac/l
+	hist      []float32 // interleaved input frames from histStart on
+	histStart int64     // absolute input frame index of hist[0]
+	ip        int64     // next output at input time ip + frac/l
 	frac      int64
 	stepInt   int64 // m / l
 	stepFrac  int64 // m % l
@@ -82,7 +85,6 @@ func NewResampler(from, to, channels int) (*Resampler, error) {
 		r.rows, r.exact = int(r.l), true
 	}
 	r.table = design(r.rows, r.w, ratio)
-	r.hist = make([][]float32, channels)
 	r.Reset()
 	return r, nil
 }
@@ -150,9 +152,7 @@ func (r *Resampler) Reset() {
 	// The input before the stream is silence: w−1 zero frames let the
 	// first output frame (input time 0) be computed as soon as w input
 	// frames have arrived.
-	for c := range r.hist {
-		r.hist[c] = append(r.hist[c][:0], make([]float32, r.w-1)...)
-	}
+	r.hist = append(r.hist[:0], make([]float32, (r.w-1)*r.channels)...)
 	r.histStart = -int64(r.w - 1)
 	r.ip, r.frac, r.inFrames, r.flushed = 0, 0, 0, false
 }
@@ -169,13 +169,11 @@ func (r *Resampler) Process(dst, src []int16) ([]int16, error) {
 	if len(src)%r.channels != 0 {
 		return dst, fmt.Errorf("dsp: resample: %d samples is not a whole number of %d-channel frames", len(src), r.channels)
 	}
-	for c := range r.channels {
-		h := r.hist[c]
-		for i := c; i < len(src); i += r.channels {
-			h = append(h, float32(src[i]))
-		}
-		r.hist[c] = h
+	h := r.hist
+	for _, v := range src {
+		h = append(h, float32(v))
 	}
+	r.hist = h
 	r.inFrames += int64(len(src) / r.channels)
 	dst = r.produce(dst, math.MaxInt64)
 	r.compact()
@@ -189,9 +187,7 @@ func (r *Resampler) Flush(dst []int16) []int16 {
 	if r.flushed {
 		return dst
 	}
-	for c := range r.hist {
-		r.hist[c] = append(r.hist[c], make([]float32, r.w)...)
-	}
+	r.hist = append(r.hist, make([]float32, r.w*r.channels)...)
 	dst = r.produce(dst, r.inFrames)
 	r.flushed = true
 	r.compact()
@@ -201,17 +197,22 @@ func (r *Resampler) Flush(dst []int16) []int16 {
 // produce appends output frames while the filter has its input and the
 // output time is before limit (in input frames).
 func (r *Resampler) produce(dst []int16, limit int64) []int16 {
-	have := int64(len(r.hist[0]))
+	ch := int64(r.channels)
+	have := int64(len(r.hist)) / ch
 	taps := r.taps
 	for r.ip < limit {
 		a := r.ip - int64(r.w) + 1 - r.histStart
 		if a+int64(taps) > have {
 			break
 		}
+		in := r.hist[a*ch : (a+int64(taps))*ch]
 		if r.exact {
 			row := r.table[int(r.frac)*taps : int(r.frac)*taps+taps]
-			for c := range r.channels {
-				dst = append(dst, round16(dot(row, r.hist[c][a:a+int64(taps)])))
+			if ch == 2 {
+				sl, sr := dot2(row, in)
+				dst = append(dst, round16(sl), round16(sr))
+			} else {
+				dst = append(dst, round16(dot(row, in)))
 			}
 		} else {
 			x := float64(r.frac) * float64(r.rows) / float64(r.l)
@@ -219,8 +220,11 @@ func (r *Resampler) produce(dst []int16, limit int64) []int16 {
 			f := float32(x - float64(i))
 			r0 := r.table[i*taps : i*taps+taps]
 			r1 := r.table[(i+1)*taps : (i+1)*taps+taps]
-			for c := range r.channels {
-				in := r.hist[c][a : a+int64(taps)]
+			if ch == 2 {
+				l0, r0s := dot2(r0, in)
+				l1, r1s := dot2(r1, in)
+				dst = append(dst, round16(l0+f*(l1-l0)), round16(r0s+f*(r1s-r0s)))
+			} else {
 				s0, s1 := dot(r0, in), dot(r1, in)
 				dst = append(dst, round16(s0+f*(s1-s0)))
 			}
@@ -237,15 +241,14 @@ func (r *Resampler) produce(dst []int16, limit int64) []int16 {
 
 // compact drops the input frames no future output needs.
 func (r *Resampler) compact() {
+	ch := int64(r.channels)
 	drop := r.ip - int64(r.w) + 1 - r.histStart
-	drop = min(drop, int64(len(r.hist[0])))
+	drop = min(drop, int64(len(r.hist))/ch)
 	if drop <= 0 {
 		return
 	}
-	for c, h := range r.hist {
-		n := copy(h, h[drop:])
-		r.hist[c] = h[:n]
-	}
+	n := copy(r.hist, r.hist[drop*ch:])
+	r.hist = r.hist[:n]
 	r.histStart += drop
 }
 
@@ -267,4 +270,35 @@ func dot(h, x []float32) float32 {
 	return (s0 + s1) + (s2 + s3)
 }
 
-func round16(x float32) int16 { return Sat16(math.Round(float64(x))) }
+// dot2 is dot for interleaved stereo x (2·len(h) samples): both channels
+// in one pass, each coefficient loaded once.
+func dot2(h, x []float32) (float32, float32) {
+	x = x[:2*len(h)]
+	var l0, r0, l1, r1 float32
+	for len(h) >= 2 && len(x) >= 4 {
+		l0 += h[0] * x[0]
+		r0 += h[0] * x[1]
+		l1 += h[1] * x[2]
+		r1 += h[1] * x[3]
+		h, x = h[2:], x[4:]
+	}
+	if len(h) == 1 && len(x) >= 2 {
+		l0 += h[0] * x[0]
+		r0 += h[0] * x[1]
+	}
+	return l0 + l1, r0 + r1
+}
+
+// round16 rounds to the nearest int16, saturating; adding ±0.5 and
+// truncating is math.Round for these values, without its cost.
+func round16(x float32) int16 {
+	switch {
+	case x >= 32766.5:
+		return 32767
+	case x <= -32767.5:
+		return -32768
+	case x >= 0:
+		return int16(x + 0.5)
+	}
+	return int16(x - 0.5)
+}

@@ -39,18 +39,20 @@ func TestResampleKeepsTone(t *testing.T) {
 		hz                 float64
 		minSNR             float64
 	}{
-		{44100, 48000, 2, 1000, 84},
-		// Near the top of the passband, where linear interpolation reaches
-		// about 20 dB. 84 dB is what two roundings to int16 (the test
-		// signal's and the output's) leave of a half-scale sine.
-		{44100, 48000, 2, 10000, 84},
-		{22050, 48000, 2, 1000, 84},
-		{22050, 48000, 1, 5000, 84},
-		{8000, 48000, 1, 1000, 84},
-		{48000, 44100, 2, 1000, 84},
-		{48000, 16000, 1, 3000, 84},
+		// About 88 dB is what two roundings to int16 (the test signal's and
+		// the output's) leave of a half-scale sine; the 32-tap filter's
+		// 80 dB stopband and passband ripple cost a few dB of that, far
+		// below anything audible (linear interpolation reaches about
+		// 20 dB near the top of the passband).
+		{44100, 48000, 2, 1000, 80},
+		{44100, 48000, 2, 10000, 80},
+		{22050, 48000, 2, 1000, 80},
+		{22050, 48000, 1, 5000, 80},
+		{8000, 48000, 1, 1000, 80},
+		{48000, 44100, 2, 1000, 80},
+		{48000, 16000, 1, 3000, 80},
 		// Reduced ratio 48000/44101: the interpolated-phase path.
-		{44101, 48000, 1, 1000, 84},
+		{44101, 48000, 1, 1000, 80},
 	}
 	for _, tt := range tests {
 		from := audio.Format{Rate: tt.from, Channels: tt.channels}
@@ -276,8 +278,8 @@ func TestResampleFullScaleSaturates(t *testing.T) {
 	for k, v := range out[:len(out)-100] {
 		tin := float64(k) * 44100 / 48000
 		edge := math.Round(tin/50) * 50
-		if math.Abs(tin-edge) < 1 {
-			continue // on the transition itself
+		if math.Abs(tin-edge) < 2 {
+			continue // on the transition itself (a 32-tap filter's spans 2 input frames)
 		}
 		high := int(tin)/50%2 == 0
 		if high && v < 28000 || !high && v > -28000 {

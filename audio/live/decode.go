@@ -25,6 +25,14 @@ type reader struct {
 	run     int           // PCM: frames concealed in a row
 	pending []int16       // out format, not yet returned by Read
 	off     int
+	// ReadTimed's state: heard is set once the talk's audio (or its
+	// concealment) was returned; idx is where pending starts on the talk's
+	// timeline; locked is set while a synchronised read keeps to its
+	// schedule, for the talk syncGen.
+	heard   bool
+	idx     int64
+	locked  bool
+	syncGen uint64
 }
 
 // setup prepares the decoder for a talk of params. Opus decodes straight to

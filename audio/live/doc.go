@@ -40,10 +40,11 @@
 //   - PCM: the rate is not within 8000–48000 Hz, or the payload is not
 //     exactly samples × channels × 2 bytes.
 //
-// The capture time is the sender's clock; a receiver uses it only to
-// measure glass-to-speaker latency, never to schedule play-out, so the two
-// clocks need not agree. Sequence numbers order the frames and reveal
-// loss; a talk may start at any seq.
+// The capture time is the sender's clock. Plain play-out uses it only to
+// measure latency, so the two clocks need not agree; synchronised play-out
+// (OpenOptions.Delay) schedules by it, and needs them synchronised.
+// Sequence numbers order the frames and reveal loss; a talk may start at
+// any seq.
 //
 // # The receiving side
 //
@@ -91,6 +92,30 @@
 //     EventSilent; the next frame raises EventResumed. A Source does not
 //     end on silence (a lost last frame looks the same): the agent decides.
 //
+// # Timed reads
+//
+// A player that writes to a sink reads a Source with ReadTimed (it is an
+// audio.TimedSource), at the moment it writes, saying when the block will
+// be heard; the Source is not read ahead. ReadTimed returns nothing until
+// the talk's first frame plays (that silence is not the item's), and:
+//
+//   - Plain: a Source opened before its output was ready (OpenOptions.
+//     Backlog: the pole's amplifier warming up) keeps what arrives
+//     meanwhile, plays it late, and catches up by leaving out quiet frames
+//     (RMS below −45 dBFS: pauses) while it holds more than the target.
+//   - Synchronised (OpenOptions.Delay = D): the sample captured at T is
+//     heard at T + D. The talk's timeline is the lower envelope of the
+//     frames' capture times against their seq (a sender's timer wakes late,
+//     never early), leaking later by at most 100 ppm to follow a slow
+//     sender clock. Early, the Source waits in silence; late at the start,
+//     it leaves out quiet frames, then skips within pauses (or drops
+//     samples while there is none); on schedule it stays
+//     within a sample by inserting or dropping single samples, at most four
+//     per read, spread out; more than 5 ms off (an output stall) it jumps.
+//     A frame missing at its time is concealed and, if it comes later,
+//     dropped as late.
+//
 // Stats counts what happened; Latency is the time from a frame's capture
-// timestamp to the moment its first sample leaves the Source's Read.
+// timestamp to the moment its first sample is heard (ReadTimed) or leaves
+// the Source's Read.
 package live

@@ -196,7 +196,29 @@ func (h *Hub) emit(e Event) {
 // it is closed; Close it to stop receiving. Several Sources may be open on
 // one channel; each gets every frame.
 func (h *Hub) Open(ctx context.Context, channel string, out audio.Format) *Source {
+	return h.OpenWith(ctx, channel, out, OpenOptions{})
+}
+
+// OpenOptions are a Source's own options.
+type OpenOptions struct {
+	// Backlog is how much audio the Source keeps before its play-out
+	// begins, so that what is said while the pole's output gets ready
+	// (amplifier warm-up, relays) is not lost: ReadTimed plays it late,
+	// then catches up by leaving out quiet frames. Zero (or less than
+	// the hub's MaxLatency) means MaxLatency.
+	Backlog time.Duration
+	// Delay, when positive, makes the Source synchronised: through
+	// ReadTimed, the sample captured at T (the frames' capture times, on
+	// the sender's clock) is heard at T + Delay on this machine's clock.
+	// Every pole whose clock is synchronised to the sender's plays the
+	// talk in step. Zero: plain jitter-buffer play-out.
+	Delay time.Duration
+}
+
+// OpenWith is Open with the Source's own options.
+func (h *Hub) OpenWith(ctx context.Context, channel string, out audio.Format, o OpenOptions) *Source {
 	s := newSource(h, channel, out)
+	s.opts = o
 	if s.err != nil {
 		return s
 	}

@@ -31,6 +31,14 @@ type Stats struct {
 	Latency time.Duration
 	// Playing is false while the buffer fills to the target.
 	Playing bool
+	// Trimmed counts quiet frames left out to catch up: audio that
+	// arrived while the pole's output was getting ready (ReadTimed).
+	Trimmed uint64
+	// Sync is true while a synchronised Source plays on schedule (see
+	// OpenOptions.Delay); SyncOffset is how far its last sample played was
+	// from its schedule (positive: late), as last measured.
+	Sync       bool
+	SyncOffset time.Duration
 }
 
 // streamParams are what a talk keeps constant.
@@ -95,6 +103,20 @@ type Source struct {
 	silent      bool
 	recent      [recentWindow]recentSeq
 	stats       Stats
+
+	// opts are the Source's own options (OpenWith).
+	opts OpenOptions
+	// limit bounds depth once play-out began: MaxLatency, or more while
+	// a backlog taken before play-out is being caught up (ReadTimed).
+	limit time.Duration
+	// The sender's timeline of the talk (synchronised play-out): frame
+	// seq0 + k was captured at base + k frame durations. base is the
+	// lower envelope of what the frames say, since a sender stamps a frame
+	// when its timer wakes, never before.
+	seq0    uint32
+	base    time.Time
+	fsamp   int // samples per channel per frame, at params.rate
+	hasBase bool
 
 	rd reader // touched only by Read
 }
@@ -234,6 +256,7 @@ func (s *Source) insert(f Frame, recv time.Time, events []Event) []Event {
 		return events
 	}
 	s.frames[f.Seq] = entry{f, recv}
+	s.timeline(f)
 	s.depth += f.Duration()
 	s.stats.Received++
 	if s.lastSamples == 0 {
@@ -256,15 +279,26 @@ func (s *Source) restart(p streamParams, seq uint32) {
 	s.ended, s.endSeq = false, 0
 	s.lastSamples = 0
 	s.recent = [recentWindow]recentSeq{}
+	s.hasBase = false
+	s.limit = 0
 }
 
-// trim drops the oldest frames while the buffer holds more than
-// MaxLatency, down to the target.
+// trim drops the oldest frames while the buffer holds more than its
+// bound, down to the target. The bound is MaxLatency; before play-out
+// began it is the Source's backlog (OpenOptions.Backlog), and while a
+// timed reader catches that backlog up, what is left of it.
 func (s *Source) trim() {
-	if s.depth <= s.hub.opts.MaxLatency {
+	limit := s.hub.opts.MaxLatency
+	if !s.began {
+		limit = max(limit, s.opts.Backlog)
+	} else {
+		limit = max(limit, s.limit)
+	}
+	if s.depth <= limit {
 		return
 	}
-	for s.depth > s.hub.opts.Target {
+	floor := max(s.hub.opts.Target, limit-(s.hub.opts.MaxLatency-s.hub.opts.Target))
+	for s.depth > floor {
 		if e, ok := s.frames[s.head]; ok {
 			delete(s.frames, s.head)
 			s.depth -= e.f.Duration()
@@ -303,6 +337,7 @@ type action struct {
 	samples int    // actSilence, actConceal: per channel, at params.rate (out.Rate before any frame)
 	params  streamParams
 	gen     uint64
+	idx     int64 // where the step starts on the talk's timeline (readSync)
 }
 
 // next decides the next step of play-out at time now; s.mu is held.

@@ -80,6 +80,10 @@ type Options struct {
 	// Prefetch is how much audio the reader of an item may read ahead
 	// (default 200 ms): it absorbs network jitter.
 	Prefetch time.Duration
+	// Latency is how long after a Write returns its samples are heard,
+	// for a sink that cannot say (neither audio.PlayoutClock nor a
+	// Latency method); timed sources schedule by it.
+	Latency time.Duration
 }
 
 // Player owns the sink. Build it with New, run it with Run; every other

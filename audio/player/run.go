@@ -27,6 +27,10 @@ type current struct {
 	muting   bool
 	muted    bool
 	leftover []int16
+	// handoff carries a timed source from the reader to Run, which then
+	// reads it itself (direct.go); direct is that source once taken.
+	handoff chan audio.TimedSource
+	direct  audio.TimedSource
 }
 
 // state is everything the Run goroutine owns.
@@ -39,6 +43,9 @@ type state struct {
 	drained   bool // the sink has been drained since the last write
 	silence   []int16
 	buf       []int16
+	// devClock is when the next sample written is heard, as estimated for
+	// a sink that cannot say (direct.go).
+	devClock time.Time
 }
 
 // Run feeds the sink until ctx ends, then stops every reader and returns.
@@ -56,6 +63,7 @@ func (p *Player) Run(ctx context.Context) error {
 	defer func() {
 		if s.cur != nil {
 			s.cur.cancel()
+			s.cur.closeDirect()
 		}
 		p.wg.Wait()
 	}()
@@ -174,6 +182,9 @@ func (s *state) receive(c *current, wait bool) (b []int16, ok, got bool) {
 // next returns the item's next block (into s.buf), or nil when its source
 // is late (silence is written instead) or has ended (the item is finished).
 func (s *state) next(c *current) []int16 {
+	if got, handled := s.nextDirect(c); handled {
+		return got
+	}
 	if !c.started && len(c.blocks) < preroll && !c.readerDone.Load() {
 		// Pre-roll: start only with a little audio in hand, so a source
 		// that is slow to get going does not stutter in its first blocks.
@@ -234,6 +245,7 @@ func (s *state) finish(kind EventKind, err error) {
 	c := s.cur
 	s.cur = nil
 	c.cancel()
+	c.closeDirect()
 	s.gain.RampTo(0, 0)
 	s.emit(Event{Kind: kind, ID: c.it.ID, At: s.p.opts.Clock.Now(), Played: c.played, Err: err})
 }
@@ -247,8 +259,10 @@ func (s *state) play(it Item) {
 	c := &current{
 		it:     it,
 		cancel: cancel,
-		blocks: make(chan []int16, max(1, int(s.p.opts.Prefetch/s.p.opts.Block))),
+		blocks: make(chan []int16, max(1, int(s.p.opts.Prefetch/(readChunk*s.p.opts.Block)))),
 		errc:   make(chan error, 1),
+		// Unbuffered: a source is handed over only to a Run that takes it.
+		handoff: make(chan audio.TimedSource),
 	}
 	s.cur = c
 	if it.FadeIn > 0 {
@@ -257,7 +271,7 @@ func (s *state) play(it Item) {
 		s.gain.RampTo(it.Gain, 0)
 	}
 	s.p.wg.Add(1)
-	go s.p.read(ctx, it, c.blocks, c.errc, &c.readerDone)
+	go s.p.read(ctx, it, c, c.blocks, c.errc, &c.readerDone)
 }
 
 func (s *state) stop(id string, fade time.Duration) {
@@ -310,26 +324,40 @@ func (s *state) setGain(g float64) {
 
 // read is an item's reader goroutine: it opens the source, skips to the
 // resume point, and queues blocks until the source ends, fails, or ctx ends.
-func (p *Player) read(ctx context.Context, it Item, blocks chan<- []int16, errc chan<- error, done *atomic.Bool) {
+func (p *Player) read(ctx context.Context, it Item, c *current, blocks chan<- []int16, errc chan<- error, done *atomic.Bool) {
 	defer p.wg.Done()
+	err := p.readAll(ctx, it, c.handoff, blocks)
+	if errors.Is(err, errHandedOff) {
+		return // Run reads the source itself and ends the item
+	}
 	defer close(blocks)
-	err := p.readAll(ctx, it, blocks)
 	done.Store(true)
 	errc <- err
 }
 
-// preroll is how many blocks an item must have queued before it starts.
-const preroll = 3
+// preroll is how many chunks an item must have queued before it starts:
+// one chunk (readChunk blocks, 40 ms) is a little audio in hand.
+const preroll = 1
 
-func (p *Player) readAll(ctx context.Context, it Item, blocks chan<- []int16) error {
+// readChunk is how many blocks a reader reads and queues at once. The
+// reader then wakes every 40 ms instead of every block: on a small board
+// each wake-up (a context switch, the Go scheduler looking for work) costs
+// more than reading the audio.
+const readChunk = 4
+
+func (p *Player) readAll(ctx context.Context, it Item, handoff chan<- audio.TimedSource, blocks chan<- []int16) error {
 	src, err := it.Open(ctx)
 	if err != nil {
 		return err
 	}
-	defer src.Close()
 	if src.Format() != p.format {
+		src.Close()
 		return errors.New("player: source format " + src.Format().String() + " is not the output format " + p.format.String())
 	}
+	if ts, ok := src.(audio.TimedSource); ok {
+		return handOff(ctx, ts, handoff)
+	}
+	defer src.Close()
 	send := func(b []int16) error {
 		select {
 		case blocks <- b:
@@ -342,7 +370,7 @@ func (p *Player) readAll(ctx context.Context, it Item, blocks chan<- []int16) er
 	// can be faded out: a source that stops mid-waveform would click.
 	var held []int16
 	for {
-		buf := make([]int16, p.block)
+		buf := make([]int16, p.block*readChunk)
 		n, rerr := readFull(src, buf)
 		if b := buf[:n-n%p.format.Channels]; len(b) > 0 {
 			if held != nil {
@@ -356,7 +384,7 @@ func (p *Player) readAll(ctx context.Context, it Item, blocks chan<- []int16) er
 			continue
 		}
 		if held != nil {
-			fadeTail(held, p.format.Channels)
+			fadeTail(held[max(0, len(held)-p.block):], p.format.Channels)
 			if err := send(held); err != nil {
 				return nil
 			}

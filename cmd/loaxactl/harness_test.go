@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -14,10 +15,17 @@ import (
 	"github.com/loaxa/loaxa/agent/wire"
 	"github.com/loaxa/loaxa/internal/clock"
 	"github.com/loaxa/loaxa/internal/mqtttest"
+	"github.com/loaxa/loaxa/internal/testbin"
 	"github.com/loaxa/loaxa/internal/testenv"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// The binaries the end-to-end tests built go with the test process.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		testbin.Cleanup()
+		os.Exit(code)
+	}))
+}
 
 // t0 is the fake "now" of every test: 10:00 UTC on a weekday.
 var t0 = time.Date(2025, 11, 25, 10, 0, 0, 0, time.UTC)

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/loaxa/loaxa/agent/ladder"
 	"github.com/loaxa/loaxa/agent/wire"
 	"github.com/loaxa/loaxa/audio"
 	"github.com/loaxa/loaxa/audio/dsp"
@@ -36,6 +37,9 @@ type liveOptions struct {
 	bitrate  int    // Opus bit/s
 	loss     float64
 	jitter   time.Duration
+	play     string // --play: a group, or dev/DEVICE
+	priority string
+	sync     bool
 }
 
 func (l *liveOptions) register(fs *flag.FlagSet) {
@@ -46,6 +50,9 @@ func (l *liveOptions) register(fs *flag.FlagSet) {
 	fs.IntVar(&l.bitrate, "bitrate", live.DefaultBitrate, "live: Opus bitrate in bit/s")
 	fs.Float64Var(&l.loss, "loss", 0, "live, for tests: drop this `percent` of frames at random (never the last)")
 	fs.DurationVar(&l.jitter, "jitter", 0, "live, for tests: delay each frame by a random time up to this, which reorders frames")
+	fs.StringVar(&l.play, "play", "", "live: first send a play of the channel to this `GROUP` (or dev/DEVICE), then talk at once; frames wait for the poles' acks")
+	fs.StringVar(&l.priority, "priority", "live", "live --play: the play's priority")
+	fs.BoolVar(&l.sync, "sync", false, "live --play: the poles play in step (each plays the sample captured at T at T + audio.sync_delay_ms)")
 }
 
 // live handles `live CHANNEL FILE|-`: it sends the audio as live frames in
@@ -68,6 +75,16 @@ func (c *CLI) live(ctx context.Context, o *options, pos []string) int {
 	}
 	if l.jitter < 0 {
 		return c.usageError("--jitter must not be negative, got %v", l.jitter)
+	}
+	if l.play != "" {
+		if _, err := parsePlayTarget(l.play); err != nil {
+			return c.usageError("%v", err)
+		}
+		if _, ok := ladder.ParseLevel(l.priority); !ok {
+			return c.usageError("--priority %q: expected background, normal, priority, live or emergency", l.priority)
+		}
+	} else if l.sync {
+		return c.usageError("--sync goes with --play: it is an argument of the play")
 	}
 	codec := live.CodecOpus
 	if l.pcm {
@@ -96,13 +113,36 @@ func (c *CLI) live(ctx context.Context, o *options, pos []string) int {
 		timeout = DefaultTimeout
 	}
 	topic := wire.Topics{Root: o.root}.Live(channel)
-	publish := func(ctx context.Context, f live.Frame) int {
+	publishOne := func(ctx context.Context, f live.Frame) int {
 		b, err := f.Marshal()
 		if err != nil { // cannot happen: the encoder makes valid frames
 			fmt.Fprintf(c.Stderr, "loaxactl: frame %d: %v\n", f.Seq, err)
 			return ExitFailed
 		}
 		return c.brokerOp(ctx, cl.Publish(topic, 0, false, b), "publish to "+topic, timeout)
+	}
+	publish := publishOne
+	var g *gate
+	if l.play != "" {
+		g = newGate(false)
+		stop, code := c.playLive(ctx, o, cl, channel, g)
+		if code != ExitOK {
+			return code
+		}
+		defer stop()
+		publish = func(ctx context.Context, f live.Frame) int {
+			out, failed := g.pass(f)
+			if failed != "" {
+				fmt.Fprintf(c.Stderr, "loaxactl: %s; the talk is not sent\n", failed)
+				return ExitFailed
+			}
+			for _, f := range out {
+				if code := publishOne(ctx, f); code != ExitOK {
+					return code
+				}
+			}
+			return ExitOK
+		}
 	}
 	what := "Opus " + fmt.Sprint(l.bitrate/1000) + " kbit/s"
 	if l.pcm {
@@ -114,6 +154,20 @@ func (c *CLI) live(ctx context.Context, o *options, pos []string) int {
 	t := &talk{c: c, enc: enc, src: dsp.Convert(src, liveFormat), l: l, publish: publish,
 		rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
 	code = t.run(ctx)
+	if g != nil && code == ExitOK {
+		// A talk shorter than the poles' answer: send it once they did.
+		select {
+		case <-g.opened:
+		case <-ctx.Done():
+		}
+		if out, failed := g.pass(live.Frame{}); failed == "" {
+			for _, f := range out[:len(out)-1] {
+				if code = publishOne(ctx, f); code != ExitOK {
+					break
+				}
+			}
+		}
+	}
 	d := time.Duration(t.sent+t.dropped) * live.DefaultFrameDuration
 	fmt.Fprintf(c.Stdout, "%s: sent %d frames (%v of audio)", topic, t.sent, d)
 	if t.dropped > 0 {

@@ -381,6 +381,10 @@ func TestLiveUsageErrors(t *testing.T) {
 		{"bad raw rate", []string{"live", "--format", "s16le", "--rate", "100", "studio-1", "-"}, "--rate/--channels"},
 		{"bad loss", []string{"live", "--loss", "100", "studio-1", "-"}, "--loss must be 0 to below 100"},
 		{"bad bitrate", []string{"live", "--bitrate", "1", "studio-1", "-"}, "bitrate 1"},
+		{"bad play group", []string{"live", "--play", "Xa_1", "studio-1", "-"}, `--play "Xa_1": expected a GROUP`},
+		{"bad play device", []string{"live", "--play", "dev/P1", "studio-1", "-"}, `device id "P1"`},
+		{"bad play priority", []string{"live", "--play", "all", "--priority", "urgent", "studio-1", "-"}, `--priority "urgent"`},
+		{"sync without play", []string{"live", "--sync", "studio-1", "-"}, "--sync goes with --play"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -106,7 +106,9 @@ watch  prints what poles report (status, state, tele, event, ack), one line
        per message, until Ctrl-C. DEVICE defaults to every pole.
 live   sends a WAV or MP3 FILE, or raw PCM (--format s16le; - reads stdin),
        to loaxa/v1/live/CHANNEL as live Opus frames in real time, and
-       ends the talk when the input ends or on Ctrl-C.
+       ends the talk when the input ends or on Ctrl-C. --play GROUP (or
+       dev/DEVICE) first sends the play (--sync: the poles play in step)
+       and talks at once: frames wait for the poles' acks, then go out.
 release
        over-the-air updates (docs/ota.md): keygen makes a signing key pair,
        sign writes a signed manifest for a binary, publish sends it to a
@@ -120,6 +122,7 @@ examples:
   loaxactl send --group all zones '{"all":false}'
   loaxactl watch pole-0042
   loaxactl live commune-hall announcement.mp3
+  loaxactl live --play xa-hung-loc --sync commune-hall announcement.mp3
   arecord -f S16_LE -r 48000 -c 1 | loaxactl live commune-hall --format s16le -
 
 flags (before or after the command):

@@ -15,11 +15,24 @@ var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	if len(os.Args) > 1 && os.Args[1] == "supervise" {
+		// What systemd runs: the supervisor, which runs this same binary
+		// (or an installed release) as the agent.
+		self, err := os.Executable()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loaxad supervise: cannot find its own binary:", err)
+			os.Exit(1)
+		}
+		code := daemon.Supervise(ctx, os.Args[2:], version, self, os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	code := daemon.Main(ctx, os.Args[1:], version, os.Stdout, os.Stderr)
 	stop()
-	if code == daemon.ExitRestart {
+	if code == daemon.ExitRestart && !daemon.Supervised() {
 		// Re-execute in place: same PID, so systemd's watchdog and a
-		// terminal session alike keep following the agent.
+		// terminal session alike keep following the agent. Under the
+		// supervisor the exit status asks it to start the agent again.
 		exe, err := os.Executable()
 		if err == nil {
 			err = syscall.Exec(exe, os.Args, os.Environ())

@@ -120,7 +120,7 @@ func Opener(cfg *config.Config, hub *live.Hub, clk clock.Clock, log *slog.Logger
 			if hub == nil {
 				return nil, fmt.Errorf("live audio is not available on this pole")
 			}
-			return hub.Open(ctx, rest, req.Format), nil
+			return hub.OpenWith(ctx, rest, req.Format, live.OpenOptions{Backlog: req.Backlog, Delay: req.Sync}), nil
 		}
 		return nil, fmt.Errorf("unknown source scheme %q", scheme)
 	}

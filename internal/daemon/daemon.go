@@ -51,7 +51,7 @@ func ParseFlags(args []string, stderr io.Writer) (Flags, error) {
 	fs.StringVar(&f.Console, "console", "", "serial console device for the technician, e.g. /dev/ttyAMA0 or /dev/ttyGS0 (overrides console.port)")
 	fs.BoolVar(&f.Version, "version", false, "print the version and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: loaxad [flags]\n\nThe loaxa pole agent. Flags override the configuration file.\n\n")
+		fmt.Fprintf(stderr, "usage: loaxad [flags]\n       loaxad supervise [flags]\n\nThe loaxa pole agent. Flags override the configuration file.\n`supervise` runs the agent under the over-the-air update supervisor\n(what the systemd unit does), with the same flags.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -131,7 +131,8 @@ func Hardware(cfg *config.Config, useSim bool, clk clock.Clock) (hw *hal.Hardwar
 }
 
 // Main runs loaxad with args and returns the exit status. It returns
-// ExitRestart when the operator asked for a restart.
+// ExitRestart when the operator asked for a restart, ExitSwitch when an
+// installed release asks the supervisor to switch to it.
 func Main(ctx context.Context, args []string, version string, stdout, stderr io.Writer) int {
 	f, err := ParseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -265,6 +266,9 @@ func Main(ctx context.Context, args []string, version string, stdout, stderr io.
 	blankRestart, err := runAgent(ctx, a, host)
 	if errors.Is(err, agent.ErrRestart) || blankRestart {
 		return ExitRestart
+	}
+	if errors.Is(err, agent.ErrSwitch) {
+		return ExitSwitch
 	}
 	if err != nil {
 		log.Error("agent stopped", "err", err)
