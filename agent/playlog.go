@@ -63,7 +63,7 @@ func (a *Agent) logPlay(it *ladder.Item, reason string, heard int64, err error) 
 	r := wire.LogRecord{
 		Item: it.ID, CmdID: it.CmdID, ScheduleItem: it.ScheduleItem,
 		Source: redact.URL(it.Source), Title: it.Title, Priority: it.Level.String(), Origin: it.Origin,
-		Zones: it.Zones, Volume: a.itemVolume(it), End: now.UnixMilli(), Result: resultOf(reason),
+		Zones: a.itemZones(it), Volume: a.itemVolume(it), End: now.UnixMilli(), Result: resultOf(reason), Instead: it.Instead,
 		HeardS: math.Round(a.seconds(heard)*1000) / 1000, Resumed: it.Resumes > 0 && reason != "interrupted" || it.Resumes > 1,
 	}
 	if !it.Scheduled.IsZero() {
@@ -99,7 +99,7 @@ func (a *Agent) runStarted(it *ladder.Item) {
 	r := wire.LogRecord{
 		Item: it.ID, CmdID: it.CmdID, ScheduleItem: it.ScheduleItem,
 		Source: redact.URL(it.Source), Title: it.Title, Priority: it.Level.String(), Origin: it.Origin,
-		Zones: it.Zones, Volume: a.itemVolume(it), Start: it.LastRun.UnixMilli(), Resumed: it.Resumes > 0,
+		Zones: a.itemZones(it), Volume: a.itemVolume(it), Start: it.LastRun.UnixMilli(), Resumed: it.Resumes > 0, Instead: it.Instead,
 	}
 	if !it.Scheduled.IsZero() {
 		r.Scheduled = it.Scheduled.UnixMilli()
@@ -127,11 +127,20 @@ func (a *Agent) closeCutRun(r *wire.LogRecord) {
 	}
 }
 
+// itemZones is the zones an item plays (or would have played) on: the
+// ones it names, or all of them when it names none.
+func (a *Agent) itemZones(it *ladder.Item) []string {
+	if len(it.Zones) > 0 {
+		return it.Zones
+	}
+	return a.cfg.ZoneNames()
+}
+
 // logMissed records a scheduled occurrence that never played.
 func (a *Agent) logMissed(it *ladder.Item, why string) {
 	r := wire.LogRecord{
 		Item: it.ID, ScheduleItem: it.ScheduleItem, Source: redact.URL(it.Source), Priority: it.Level.String(),
-		Origin: it.Origin, Zones: it.Zones, Volume: a.itemVolume(it), End: a.clk.Now().UnixMilli(), Result: "missed", Error: why,
+		Origin: it.Origin, Zones: a.itemZones(it), Volume: a.itemVolume(it), End: a.clk.Now().UnixMilli(), Result: "missed", Error: why,
 	}
 	if !it.Scheduled.IsZero() {
 		r.Scheduled = it.Scheduled.UnixMilli()

@@ -213,6 +213,7 @@ func occurrenceItem(d schedule.Decision) *ladder.Item {
 func (a *Agent) startOccurrence(d schedule.Decision) {
 	now := a.clk.Now()
 	p := d.Play(now)
+	instead := ""
 	if name, ok := strings.CutPrefix(p.Source, "file:"); ok {
 		air := media.ResolveAir(filepath.Join(a.cfg.DataDir, "media"), name, "", a.cfg.Media.Fallback)
 		if a.media != nil {
@@ -226,6 +227,9 @@ func (a *Agent) startOccurrence(d schedule.Decision) {
 			a.scheduleEnded(d.Key())
 			return
 		}
+		if air.Source != p.Source {
+			instead = p.Source
+		}
 		p.Source = air.Source
 	}
 	if e := a.audioReady(); e != nil {
@@ -235,7 +239,7 @@ func (a *Agent) startOccurrence(d schedule.Decision) {
 	}
 	it, e := a.playItem("", p)
 	if e == nil {
-		it.ScheduleItem, it.Scheduled, it.EndBy = d.Item.ID, d.Start, d.End
+		it.ScheduleItem, it.Scheduled, it.EndBy, it.Instead = d.Item.ID, d.Start, d.End, instead
 		_, e = a.offer(it, p.Replace)
 	}
 	if e != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -54,10 +55,18 @@ func newWeekPole(t *testing.T, start time.Time) *weekPole { return weekPoleIn(t,
 
 // weekPoleIn starts the pole on dir (a restart when dir was used before).
 func weekPoleIn(t *testing.T, dir string, start time.Time) *weekPole {
+	return weekPoleWith(t, dir, start, nil)
+}
+
+// weekPoleWith is weekPoleIn with a change of the configuration.
+func weekPoleWith(t *testing.T, dir string, start time.Time, edit func(*config.Config)) *weekPole {
 	cfg := config.Default()
 	cfg.ID = "pole-week"
 	cfg.DataDir = dir
 	cfg.Audio.Chime = nil
+	if edit != nil {
+		edit(cfg)
+	}
 	clk := clock.NewFake(start)
 	hw, err := sim.NewHardware(filepath.Join(dir, "sim"), cfg.Hardware.Layout, clk)
 	if err != nil {
@@ -324,5 +333,49 @@ func TestThreeDaysOfflineWithKillsDeliverTheWholeLog(t *testing.T) {
 		if seq != uint64(i+1) {
 			t.Fatalf("records arrived as %v: a gap or a disorder at %d", got, i)
 		}
+	}
+}
+
+// Two gaps of the playback log (found by the docs review): a missed
+// occurrence of an item that names no zones was logged with "zones":null,
+// though it would have played on all; and a fallback file that played in
+// place of a missing one was logged as if the schedule had named it.
+func TestMissedAndFallbackRecordsSayWhatTheScheduleMeant(t *testing.T) {
+	vn := time.FixedZone("ICT", 7*3600)
+	monday := time.Date(2026, 11, 30, 0, 0, 0, 0, vn)
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "media"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "media", "330.mp3"), []byte("fallback"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	edit := func(c *config.Config) { c.Media.Fallback = "330.mp3" }
+	p := weekPoleWith(t, dir, monday, edit)
+	doc := `{"version":"gaps","items":[
+		{"id":"sang","days":["mon"],"start":"05:30","duration_s":600,"source":"tone:440"},
+		{"id":"ban-tin","days":["mon"],"start":"08:00","duration_s":600,"source":"file:440.mp3","zones":["z2"]}]}`
+	if ack, _ := p.send(t, cmd("s1", "schedule.set", doc)); !ack.OK {
+		t.Fatalf("schedule.set: %s", ack.raw)
+	}
+	p.run(t, monday.Add(5*time.Hour))
+	p.Close() // down over the 05:30 slot
+	p = weekPoleWith(t, dir, monday.Add(7*time.Hour), edit)
+	p.scheduleDecide()
+	p.run(t, monday.Add(9*time.Hour))
+
+	var res struct {
+		Records []wire.LogRecord `json:"records"`
+	}
+	ack, _ := p.send(t, cmd("l", "log.get", `{"after_seq":0}`))
+	if err := json.Unmarshal(ack.Result, &res); err != nil || len(res.Records) != 2 {
+		t.Fatalf("log.get: %s", ack.raw)
+	}
+	missed, fb := res.Records[0], res.Records[1]
+	if missed.Result != "missed" || strings.Join(missed.Zones, ",") != "z1,z2,z3,z4" {
+		t.Errorf("missed record: result %s zones %v, want missed on z1,z2,z3,z4", missed.Result, missed.Zones)
+	}
+	if fb.Result != "completed" || fb.Source != "file:330.mp3" || fb.Instead != "file:440.mp3" || strings.Join(fb.Zones, ",") != "z2" {
+		t.Errorf("fallback record: %+v, want file:330.mp3 instead of file:440.mp3 on z2", fb)
 	}
 }

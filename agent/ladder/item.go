@@ -85,6 +85,9 @@ type Item struct {
 	// broadcast schedule: its schedule item id and its window's start.
 	ScheduleItem string
 	Scheduled    time.Time
+	// Instead is the source the schedule named when a fallback file
+	// plays in its place (it was not in the media cache).
+	Instead string
 	// EndBy cuts the item at that time whatever is left of it: a
 	// scheduled occurrence ends with its slot, also when an interruption
 	// made it resume late. Zero: no cut.

@@ -238,7 +238,7 @@ func TestWireGolden(t *testing.T) {
 		typ, data := d.Event(s.Version())
 		line(typ, map[string]any{"ts": at(2, 17, 40).UnixMilli(), "type": typ, "data": data})
 	}
-	line("tracker state (DATA_DIR/schedule-state.json)", tr.State())
+	line("tracker state (kept in the state journal, DATA_DIR/state)", tr.State())
 	data, _ := json.Marshal(tr)
 	var st State
 	json.Unmarshal(data, &st)

@@ -248,7 +248,10 @@ type LogRecord struct {
 	CmdID        string `json:"cmd_id,omitempty"`
 	ScheduleItem string `json:"schedule_item,omitempty"`
 	// Source has its credentials and query values hidden.
-	Source   string   `json:"source"`
+	Source string `json:"source"`
+	// Instead is the source the schedule named, when Source is the
+	// fallback file (media.fallback) that played in its place.
+	Instead  string   `json:"instead_of,omitempty"`
 	Title    string   `json:"title,omitempty"`
 	Priority string   `json:"priority"`
 	Origin   string   `json:"origin,omitempty"`

@@ -1,7 +1,15 @@
-// Command loaxactl is the operator's command line for loaxa poles: it sends
-// a command to one pole or a group and prints the acks, watches what poles
-// report (status, state, telemetry, events, acks), or goes live on a channel
-// from a file or stdin. Run `loaxactl -h` for usage.
+// Command loaxactl is the operator's and the technician's command line for
+// loaxa poles:
+//
+//   - send: a command to one pole or a group, printing the acks;
+//   - watch: what poles report (status, state, telemetry, events, acks);
+//   - live: a talk on a channel from a file or stdin, with --play to start
+//     it on a pole or a group (in step with --sync);
+//   - release: keys, signing, publishing an update and following a fleet's;
+//   - provision and console: the technician's side of the serial console
+//     (a whole configuration in one step, or an interactive session).
+//
+// Run `loaxactl -h` for usage.
 //
 // main.go only wires Run to the process (arguments, signals, exit status);
 // everything else sits behind Run so tests drive it against a real broker
