@@ -42,23 +42,29 @@ func TestKeysReadAtStartAreListedAsRestartRequired(t *testing.T) {
 	}
 }
 
-// The media, modem, watchdog and health keys are read at start too; a
-// hand-kept list of such keys forgot them, so config.set answered
-// restart_required [] and the old values stayed in force unannounced.
+// The media and modem keys are read at start too; a hand-kept list of such
+// keys forgot them, so config.set answered restart_required [] and the old
+// values stayed in force unannounced. The watchdog and health keys apply
+// at once.
 func TestEveryKeyNotAppliedAtOnceIsListedAsRestartRequired(t *testing.T) {
 	p := newPole(t, "", nil)
-	ack, _ := p.send(t, cmd("k", "config.set", `{"values":{"media.quota_mb":64,"media.lead_h":12,"modem.weak_rsrp_dbm":-105,"health.temp_warning_c":70,"log_level":"debug"}}`))
+	ack, _ := p.send(t, cmd("k", "config.set", `{"values":{"media.quota_mb":64,"media.lead_h":12,"modem.weak_rsrp_dbm":-105,"health.temp_warning_c":70,"watchdog.reboot_s":7200,"log_level":"debug"}}`))
 	var res struct {
 		RestartRequired []string `json:"restart_required"`
 	}
 	json.Unmarshal(ack.Result, &res)
-	for _, k := range []string{"media.quota_mb", "media.lead_h", "modem.weak_rsrp_dbm", "health.temp_warning_c"} {
+	for _, k := range []string{"media.quota_mb", "media.lead_h", "modem.weak_rsrp_dbm"} {
 		if !slices.Contains(res.RestartRequired, k) {
 			t.Errorf("%s is not in restart_required although the running agent keeps the old value; ack %s", k, ack.raw)
 		}
 	}
-	if slices.Contains(res.RestartRequired, "log_level") {
-		t.Errorf("log_level applies at once but is listed as restart_required: %s", ack.raw)
+	for _, k := range []string{"log_level", "health.temp_warning_c", "watchdog.reboot_s"} {
+		if slices.Contains(res.RestartRequired, k) {
+			t.Errorf("%s applies at once but is listed as restart_required: %s", k, ack.raw)
+		}
+	}
+	if p.Agent.cfg.Health.TempWarningC != 70 || p.wd.cfg.Reboot != 2*time.Hour {
+		t.Errorf("the health and watchdog keys were not applied at once: %v, %v", p.Agent.cfg.Health.TempWarningC, p.wd.cfg.Reboot)
 	}
 	// config.get says the same afterwards.
 	get, _ := p.send(t, cmd("g", "config.get", ""))
