@@ -131,6 +131,7 @@ type Agent struct {
 	logIdx   logIndex
 	onAir    *wire.LogRecord // the run on the output, as the log will record it
 	restored persisted       // the state last saved
+	waiting  waitingRecs     // the queue's records, as last saved
 	alarms   map[string]wire.Alarm
 	// storageFaults are the causes of the storage alarm (storagealarm.go).
 	storageFaults map[string]string
@@ -258,6 +259,7 @@ func New(opts Options) (*Agent, error) {
 	a.setupMedia()
 	a.setupSchedule(st.Schedule)
 	a.closeCutRun(st.OnAir)
+	a.closeWaiting(st.Waiting)
 	for part, why := range opts.Missing {
 		a.raise("hardware", part+": "+why)
 	}
@@ -524,12 +526,12 @@ func (a *Agent) persist() error {
 	if a.store == nil {
 		return errors.New("the data directory cannot be written (see the storage alarm)")
 	}
-	p := persisted{Zones: a.zones, Volume: a.volume, OnAir: a.onAir}
+	p := persisted{Zones: a.zones, Volume: a.volume, OnAir: a.onAir, Waiting: a.waiting.recs}
 	if a.sch.tr != nil {
 		st := a.sch.tr.State()
 		p.Schedule = &st
 	}
-	if maps.Equal(p.Zones, a.restored.Zones) && p.Volume == a.restored.Volume && jsonSame(p.Schedule, a.restored.Schedule) && jsonSame(p.OnAir, a.restored.OnAir) {
+	if maps.Equal(p.Zones, a.restored.Zones) && p.Volume == a.restored.Volume && jsonSame(p.Schedule, a.restored.Schedule) && jsonSame(p.OnAir, a.restored.OnAir) && jsonSame(p.Waiting, a.restored.Waiting) {
 		return nil // written only when it changes
 	}
 	if err := a.store.saveState(p); err != nil {
@@ -537,7 +539,7 @@ func (a *Agent) persist() error {
 		return err
 	}
 	a.storageFault(storageState, "")
-	a.restored = persisted{Zones: maps.Clone(p.Zones), Volume: p.Volume, Schedule: p.Schedule, OnAir: p.OnAir}
+	a.restored = persisted{Zones: maps.Clone(p.Zones), Volume: p.Volume, Schedule: p.Schedule, OnAir: p.OnAir, Waiting: p.Waiting}
 	return nil
 }
 
@@ -549,6 +551,7 @@ func jsonSame(x, y any) bool {
 }
 
 func (a *Agent) publishState() {
+	a.noteWaiting()
 	a.publish(a.topics.State(), 1, true, a.state())
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/loaxa/loaxa/agent/config"
+	"github.com/loaxa/loaxa/agent/wire"
 )
 
 // Issue 7, finding 8: tone:NaN was accepted and failed later.
@@ -210,5 +211,44 @@ func TestReportsWaitingForABusyAgentAreNotLost(t *testing.T) {
 	}
 	if got != n {
 		t.Errorf("%d of %d media.fetched events published", got, n)
+	}
+}
+
+// Items waiting in the queue when the agent died without a stop (a power
+// cut, a crash) were never logged: the province's register lost them
+// (found by the docs review). They are logged at the next start, and a
+// clean stop, which logs them itself, leaves nothing to log twice.
+func TestItemsWaitingAtAPowerCutAreLoggedAtTheNextStart(t *testing.T) {
+	p, _ := handPole(t)
+	p.send(t, playCmd("alarm", `{"source":"tone:500","priority":"emergency","duration_s":600}`))
+	p.send(t, playCmd("bt-1", `{"source":"tone:600","priority":"normal","until":`+fmt.Sprint(t0.Add(time.Hour).UnixMilli())+`}`))
+	p.send(t, playCmd("bt-2", `{"source":"tone:700","priority":"normal","until":`+fmt.Sprint(t0.Add(time.Hour).UnixMilli())+`}`))
+	p.send(t, cmd("s", "stop", `{"item":"bt-2"}`))
+	p.Close() // no shutdown: what was saved is all the next start has
+
+	p2 := newPole(t, p.dir, nil)
+	var res struct {
+		Records []wire.LogRecord `json:"records"`
+	}
+	ack, _ := p2.send(t, cmd("l", "log.get", `{"after_seq":0}`))
+	if err := json.Unmarshal(ack.Result, &res); err != nil {
+		t.Fatalf("log.get: %s", ack.raw)
+	}
+	var got []string
+	for _, r := range res.Records {
+		got = append(got, r.Item+" "+r.Result)
+	}
+	want := "bt-2 stopped,alarm failed,bt-1 failed" // the alarm was still warming the amplifier up
+	if strings.Join(got, ",") != want {
+		t.Fatalf("records %v, want %s", got, want)
+	}
+	if r := res.Records[2]; r.CmdID != "bt-1" || !strings.Contains(r.Error, "waited in the queue") || r.Source != "tone:600" {
+		t.Errorf("the waiting item's record: %+v", r)
+	}
+	// Logged once: a second start finds nothing more.
+	p2.Close()
+	p3 := newPole(t, p.dir, nil)
+	if n := p3.store.playlog.Next() - 1; n != 3 {
+		t.Errorf("%d records after a second start, want 3", n)
 	}
 }

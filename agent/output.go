@@ -356,6 +356,7 @@ func (a *Agent) shutdown(reason string, events <-chan player.Event) {
 		a.playEvent("play.end", it, map[string]any{"reason": reason, "played_s": a.seconds(it.Played)})
 		a.logPlay(it, reason, 0, nil)
 	}
+	a.noteWaiting() // logged: the next start must not log them again
 }
 
 // maxLiveChannels bounds the live channels subscribed at once (each costs
