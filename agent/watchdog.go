@@ -171,8 +171,10 @@ func (a *Agent) watchdogDue() {
 	a.wdEvaluate()
 }
 
-// setUpdating tells the watchdog that an update runs (or no longer does):
-// no reboot during one. The updater calls it through Do.
+// setUpdating holds the watchdog's reboots as an update would (or lets
+// them go at once when on is false). The updater's own state is read at
+// every evaluation (updating); this is for a caller that knows of an
+// update the updater does not, and for tests. Run's goroutine only.
 func (a *Agent) setUpdating(on bool) {
 	if a.wd.updating == on {
 		return
@@ -183,9 +185,11 @@ func (a *Agent) setUpdating(on bool) {
 	}
 }
 
-// busyReason says why the board must not reboot now ("" when it may).
-func (a *Agent) busyReason() string {
-	if a.wd.updating {
+// rebootHold says why the board must not reboot now ("" when it may): an
+// update under way (agent/ota.go's updating, or setUpdating), an
+// emergency or a live item on air.
+func (a *Agent) rebootHold() string {
+	if a.wd.updating || a.updating() {
 		return "update"
 	}
 	if it := a.seq.Item(); it != nil {
@@ -208,7 +212,7 @@ func (a *Agent) wdEvaluate() {
 		Now:          now,
 		DownSince:    a.wd.downSince,
 		RebootsToday: watchdog.CountSince(a.wd.reboots, now),
-		Busy:         a.busyReason(),
+		Busy:         a.rebootHold(),
 	})
 	if a.wd.downSince.IsZero() {
 		a.wdReport(d.Report, d.Dropped)
