@@ -24,6 +24,10 @@ type outcome struct {
 	status    string
 }
 
+// TrialWatchdogPing is how often the supervisor sends WATCHDOG=1 while a
+// trial runs: a third of the unit's WatchdogSec (30 s).
+const TrialWatchdogPing = 10 * time.Second
+
 // runChild starts spec and serves it until it exits.
 func (s *supervisor) runChild(ctx context.Context, spec runSpec) outcome {
 	var out outcome
@@ -81,6 +85,18 @@ func (s *supervisor) runChild(ctx context.Context, spec runSpec) outcome {
 		defer trialT.Stop()
 		trialC = trialT.C()
 	}
+	// While a trial runs the supervisor keeps systemd's watchdog fed, so
+	// that a release that hangs is stopped by its trial time and rolled
+	// back as trial_timeout, not killed by systemd as a wedged service
+	// (WatchdogSec=30, far shorter than a trial). After the commit the
+	// agent feeds it itself.
+	var pingC <-chan time.Time
+	var pingT clock.Ticker
+	if spec.trial && s.o.Notify != nil {
+		pingT = s.clock.NewTicker(TrialWatchdogPing)
+		defer pingT.Stop()
+		pingC = pingT.C()
+	}
 	stop := func(sig os.Signal) {
 		if err := child.Signal(sig); err != nil {
 			s.log.Warn("cannot signal the agent", "signal", sig, "err", err)
@@ -107,6 +123,12 @@ func (s *supervisor) runChild(ctx context.Context, spec runSpec) outcome {
 				trialT.Stop()
 				trialC = nil
 			}
+			if out.committed && pingT != nil {
+				pingT.Stop()
+				pingC = nil
+			}
+		case <-pingC:
+			s.notify("WATCHDOG=1")
 		case <-trialC:
 			trialC = nil
 			out.timedOut = true

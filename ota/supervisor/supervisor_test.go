@@ -2,7 +2,9 @@ package supervisor
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -196,6 +198,49 @@ func TestRestartIsNotACrash(t *testing.T) {
 	p.stop()
 	if b := p.boot(); len(b.Exits) != 0 || logKinds(b) != "" {
 		t.Errorf("boot %+v", b)
+	}
+}
+
+// A release that hangs on trial is stopped by its trial time, not by
+// systemd's watchdog: the supervisor feeds the watchdog (WatchdogSec=30 in
+// the unit) for the whole trial, and the release is rolled back as
+// trial_timeout.
+func TestHungTrialKeepsSystemdWatchdogFed(t *testing.T) {
+	p := newPole(t)
+	p.slot("a", "v1.2.0")
+	p.slot("b", "v1.3.0")
+	p.committed("a")
+	p.w.on("v1.2.0", asksSwitch, good)
+	p.w.on("v1.3.0", hang)
+	var mu sync.Mutex
+	pings := 0
+	p.opts = func(o *Options) {
+		o.Notify = func(state string) {
+			mu.Lock()
+			defer mu.Unlock()
+			if state == "WATCHDOG=1" {
+				pings++
+			}
+		}
+	}
+	pinged := func() int { mu.Lock(); defer mu.Unlock(); return pings }
+	p.run()
+	p.waitStarts(2, 2) // the trial timer and the watchdog ticker
+	// 30 s without a ping is what systemd allows: advance in steps of
+	// 10 s through the whole 2 min trial, a ping at each.
+	for i := 1; i < 12; i++ {
+		p.clk.Advance(TrialWatchdogPing)
+		waitFor(t, fmt.Sprintf("ping %d", i), func() bool { return pinged() >= i })
+	}
+	p.clk.Advance(TrialWatchdogPing) // the trial time is up: SIGTERM, then the grace
+	p.waitStarts(2, 2)
+	p.clk.Advance(15 * time.Second)
+	waitFor(t, "the old version again", func() bool { return strings.Count(p.w.startedVersions(), "v1.2.0") == 2 })
+	if err := p.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if b := p.boot(); logKinds(b) != "switch rolled_back:"+ota.ReasonTrialTimeout {
+		t.Errorf("log %s, want the trial timed out", logKinds(b))
 	}
 }
 
