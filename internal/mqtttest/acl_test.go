@@ -74,11 +74,13 @@ func (in *inbox) until(t *testing.T, payload string) []string {
 // reads and writes everything; nobody gets in without a password.
 func TestPoleACL(t *testing.T) {
 	b := aclBroker(t)
-	operator := Connect(t, ClientAs(b, "loaxactl-1", "operator", "op-secret"))
+	// Both receive in order (the package's clients run handlers
+	// concurrently): the checks below read "everything before the marker".
+	operator := Connect(t, ClientAs(b, "loaxactl-1", "operator", "op-secret").SetOrderMatters(true))
 	seen := &inbox{}
 	Wait(t, operator.Subscribe("loaxa/v1/#", 1, seen.handler), "operator subscribes to everything")
 
-	poleA := Connect(t, ClientAs(b, "pole-a", "pole-a", "a-secret"))
+	poleA := Connect(t, ClientAs(b, "pole-a", "pole-a", "a-secret").SetOrderMatters(true))
 	// Forgeries first, then a marker on pole-a's own topic: messages from
 	// one client reach a subscriber in order, so what the operator got
 	// before the marker is everything that went through.
