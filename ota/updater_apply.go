@@ -27,7 +27,6 @@ func (u *Updater) load() {
 	u.doc = d
 	u.rec = d.Update
 	u.keys = TrustedKeys(u.o.Keys, d)
-	u.publish()
 }
 
 // resume reports what the supervisor did since the last run and puts an
@@ -49,6 +48,9 @@ func (u *Updater) resume() {
 	if u.rec != nil && !u.rec.State.Terminal() {
 		u.apply(inResume{boot: u.boot})
 	}
+	// Only now does the status name the slot and the update: whoever
+	// sees it sees a settled document.
+	u.publish()
 	u.changed() // the state document can now say where the update stands
 }
 

@@ -626,3 +626,41 @@ func TestNewerReleaseReplacesAWaitingOne(t *testing.T) {
 		t.Errorf("status %+v", s)
 	}
 }
+
+// gatedStore is a FileStore whose Save waits for the test.
+type gatedStore struct {
+	FileStore
+	saving chan struct{} // receives when a Save begins
+	gate   chan struct{} // closed to let it finish
+}
+
+func (g gatedStore) Save(d Doc) error {
+	g.saving <- struct{}{}
+	<-g.gate
+	return g.FileStore.Save(d)
+}
+
+// The status names the slot only once the updater has taken in what the
+// supervisor did since the last run (and saved that it did): an operator
+// or a test that sees the pole on its slot sees a settled data directory,
+// which the next command then changes or not. (Seen in CI: a refused
+// manifest "changed the data directory" because the first start's record
+// of the factory install was still being written.)
+func TestStatusWaitsForTheBootLogToBeRecorded(t *testing.T) {
+	r := newRig(t)
+	g := gatedStore{FileStore: FileStore{Path: r.l.UpdateDoc()}, saving: make(chan struct{}), gate: make(chan struct{})}
+	r.opts = func(o *Options) { o.Store = g }
+	boot := onSlotA
+	boot.Log = []BootEvent{{Seq: 1, Kind: BootInstalled, To: "v1.2.0", ToSlot: "a"}}
+	u := r.start(boot)
+	<-g.saving
+	if s := u.Status(); s.Slot != "" {
+		t.Errorf("while the boot log is being recorded the status says %+v", s)
+	}
+	close(g.gate)
+	waitFor(t, "the slot in the status", func() bool { return u.Status().Slot == "a" })
+	r.stop()
+	if d := r.doc(); d.SeenSeq != 1 {
+		t.Errorf("seen seq %d, want 1", d.SeenSeq)
+	}
+}
