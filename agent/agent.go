@@ -485,6 +485,30 @@ func (a *Agent) addPart(start func(ctx context.Context, wg *sync.WaitGroup)) {
 	a.starters = append(a.starters, start)
 }
 
+// addPoller adds a part that calls poll every d on a goroutine of its own
+// (so that poll may read a file or a device; it hands results to Run with
+// Do), until the agent stops or poll returns false.
+func (a *Agent) addPoller(d time.Duration, poll func(ctx context.Context) bool) {
+	a.addPart(func(ctx context.Context, wg *sync.WaitGroup) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := a.clk.NewTicker(d)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C():
+				}
+				if !poll(ctx) {
+					return
+				}
+			}
+		}()
+	})
+}
+
 // linkEvent follows the MQTT connection.
 func (a *Agent) linkEvent(ev LinkEvent) {
 	switch ev.Kind {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/loaxa/loaxa/agent/health"
@@ -61,24 +60,9 @@ func readHealth(board hal.Board, dataDir string) healthReading {
 func (a *Agent) setupHealth() {
 	board, dir := a.hw.Board, a.cfg.DataDir
 	a.applyHealth(readHealth(board, dir))
-	a.addPart(func(ctx context.Context, wg *sync.WaitGroup) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t := a.clk.NewTicker(healthPoll)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C():
-				}
-				r := readHealth(board, dir)
-				if !a.Do(ctx, func() { a.applyHealth(r) }) {
-					return
-				}
-			}
-		}()
+	a.addPoller(healthPoll, func(ctx context.Context) bool {
+		r := readHealth(board, dir)
+		return a.Do(ctx, func() { a.applyHealth(r) })
 	})
 }
 

@@ -91,22 +91,7 @@ func (a *Agent) setupSchedule(st *schedule.State) {
 	if a.hw.Clock != nil {
 		a.addPart(a.watchClock)
 	}
-	a.addPart(func(ctx context.Context, wg *sync.WaitGroup) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t := a.clk.NewTicker(mediaRefresh)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C():
-					a.Do(ctx, a.refreshMedia)
-				}
-			}
-		}()
-	})
+	a.addPoller(mediaRefresh, func(ctx context.Context) bool { return a.Do(ctx, a.refreshMedia) })
 }
 
 // watchClock reads the clock's synchronisation off the Run goroutine (a

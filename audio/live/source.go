@@ -407,22 +407,31 @@ func (s *Source) oldestRecv() time.Time {
 	return t
 }
 
-// Read fills p with the channel's audio: whole frames of the output
-// format, len(p) rounded down to a multiple of its channel count. It
-// returns io.EOF after the talk's last frame, ErrClosed after Close, and
-// an error once the context given to Open has ended.
-func (s *Source) Read(p []int16) (int, error) {
+// readable is why the source cannot be read any more (its open error,
+// Close, or the end of Open's context before the talk ended), or nil.
+func (s *Source) readable() error {
 	if s.err != nil {
-		return 0, s.err
+		return s.err
 	}
 	s.mu.Lock()
 	closed, eof := s.closed, s.eof
 	s.mu.Unlock()
 	switch {
 	case closed:
-		return 0, ErrClosed
+		return ErrClosed
 	case s.ctx.Err() != nil && !eof:
-		return 0, fmt.Errorf("live: channel %s: %w", s.channel, s.ctx.Err())
+		return fmt.Errorf("live: channel %s: %w", s.channel, s.ctx.Err())
+	}
+	return nil
+}
+
+// Read fills p with the channel's audio: whole frames of the output
+// format, len(p) rounded down to a multiple of its channel count. It
+// returns io.EOF after the talk's last frame, ErrClosed after Close, and
+// an error once the context given to Open has ended.
+func (s *Source) Read(p []int16) (int, error) {
+	if err := s.readable(); err != nil {
+		return 0, err
 	}
 	want := len(p) - len(p)%s.out.Channels
 	now := s.hub.clk.Now()

@@ -73,17 +73,8 @@ func (s *Source) idxOf(seq uint32) int64 {
 // by inserting or dropping single samples spread out, and conceals frames
 // that were not there in time, like lost ones.
 func (s *Source) ReadTimed(p []int16, at time.Time) (int, error) {
-	if s.err != nil {
-		return 0, s.err
-	}
-	s.mu.Lock()
-	closed, eof := s.closed, s.eof
-	s.mu.Unlock()
-	switch {
-	case closed:
-		return 0, ErrClosed
-	case s.ctx.Err() != nil && !eof:
-		return 0, fmt.Errorf("live: channel %s: %w", s.channel, s.ctx.Err())
+	if err := s.readable(); err != nil {
+		return 0, err
 	}
 	p = p[:len(p)-len(p)%s.out.Channels]
 	if s.opts.Delay > 0 {
