@@ -137,10 +137,10 @@ func TestE2EStopOfAFullQueueReportsEveryItem(t *testing.T) {
 	for i := range n {
 		mqtttest.Publish(t, op, topics.Cmd(), 1, false, []byte(fmt.Sprintf(`{"id":"q%d","cmd":"play","args":{"source":"tone:440","priority":"emergency","item":"q%d"}}`, i, i)))
 	}
-	waitFor(t, "every play acked", time.Minute, func() bool { return acks.distinct() == n+1 })
+	waitFor(t, "every play acked", 3*time.Minute, func() bool { return acks.distinct() == n+1 })
 	mqtttest.Publish(t, op, topics.Cmd(), 1, false, []byte(`{"id":"stop","cmd":"stop"}`))
 	// Every item has play.start (air) or play.end: count items with an end.
-	waitFor(t, "a play.end for every item", time.Minute, func() bool {
+	waitFor(t, "a play.end for every item", 3*time.Minute, func() bool {
 		ends.mu.Lock()
 		defer ends.mu.Unlock()
 		got := 0
