@@ -64,9 +64,14 @@ type Options struct {
 	// Attach connects to the supervisor that started the agent (nil, nil
 	// when none did); nil: supervisor.Attach, from the environment.
 	Attach func() (SupervisorConn, error)
-	// Modem is the 4G modem the console's `test modem` reads; nil when the
-	// pole has none (the test then says so).
+	// Modem is the 4G modem's AT port (hal/modem, or the emulated one of
+	// --sim); nil when the pole has none. The agent polls it in its own
+	// goroutine (telemetry, alarms, the watchdog's steps), and the
+	// console's `test modem` reads it; the caller halts it after Run.
 	Modem hal.Modem
+	// ModemPower is the relay that cuts the modem's supply when energised
+	// (hardware.modem_power); nil when not wired.
+	ModemPower hal.Output
 	// Pinned are configuration keys set on the command line ("id",
 	// "mqtt.broker"), which override the file at every start: provisioning
 	// refuses other values for them, which the restart would undo.
@@ -126,6 +131,7 @@ type Agent struct {
 	logIdx   logIndex
 	onAir    *wire.LogRecord // the run on the output, as the log will record it
 	restored persisted       // the state last saved
+	waiting  waitingRecs     // the queue's records, as last saved
 	alarms   map[string]wire.Alarm
 	// storageFaults are the causes of the storage alarm (storagealarm.go).
 	storageFaults map[string]string
@@ -168,6 +174,13 @@ type Agent struct {
 	console *consoleBackend
 
 	closeOnce sync.Once
+
+	// The modem, the board's health and the connectivity watchdog
+	// (modem.go, health.go, watchdog.go); owned by Run.
+	modem  modemPart
+	health healthState
+	wd     wdState
+	wdWork *wdWorker
 }
 
 // New loads the persisted state and applies the power-on policy to the
@@ -246,6 +259,7 @@ func New(opts Options) (*Agent, error) {
 	a.setupMedia()
 	a.setupSchedule(st.Schedule)
 	a.closeCutRun(st.OnAir)
+	a.closeWaiting(st.Waiting)
 	for part, why := range opts.Missing {
 		a.raise("hardware", part+": "+why)
 	}
@@ -267,6 +281,19 @@ func New(opts Options) (*Agent, error) {
 	a.queue = ladder.NewQueue(cfg.Audio.QueueMax)
 	a.seq = ladder.NewSequencer(a.timings(), a.zones, a.zones)
 	a.readInputs(true)
+	if opts.ModemPower != nil {
+		// Released is powered: a power cycle cut short by a crash must not
+		// leave the modem off.
+		if err := opts.ModemPower.Set(false); err != nil {
+			a.raise("hardware", fmt.Sprintf("modem power %s: %v", opts.ModemPower, err))
+		}
+	}
+	a.setupHealth()
+	a.setupModem()
+	if err := a.setupWatchdog(); err != nil {
+		a.Close()
+		return nil, err
+	}
 	if a.store != nil && !maps.Equal(a.zones, st.Zones) {
 		// The power-on policy changed what was saved.
 		if err := a.persist(); err != nil {
@@ -362,6 +389,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer watchdog.Stop()
 
 	a.startFallback()
+	a.startWatchdog()
 	a.scheduleDecide()
 	a.refreshMedia()
 	a.notify("READY=1")
@@ -404,6 +432,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			f()
 		case <-a.fb.c:
 			a.fallbackExpired()
+		case <-a.wd.c:
+			a.watchdogDue()
 		case <-a.sch.c:
 			a.scheduleDecide()
 		case err := <-a.storeFailed():
@@ -465,6 +495,9 @@ func (a *Agent) linkEvent(ev LinkEvent) {
 		// persistence): publish them again on every connect.
 		a.publishState()
 		a.publishTele()
+		a.wdLinkUp()
+	case LinkDown:
+		a.wdLinkDown()
 	case LinkFlapping:
 		a.raise("mqtt.takeover", fmt.Sprintf("the broker dropped %d connections in a row right after they came up: is another client using the id %s? backing off", ev.Count, a.cfg.ID))
 	case LinkStable:
@@ -493,12 +526,12 @@ func (a *Agent) persist() error {
 	if a.store == nil {
 		return errors.New("the data directory cannot be written (see the storage alarm)")
 	}
-	p := persisted{Zones: a.zones, Volume: a.volume, OnAir: a.onAir}
+	p := persisted{Zones: a.zones, Volume: a.volume, OnAir: a.onAir, Waiting: a.waiting.recs}
 	if a.sch.tr != nil {
 		st := a.sch.tr.State()
 		p.Schedule = &st
 	}
-	if maps.Equal(p.Zones, a.restored.Zones) && p.Volume == a.restored.Volume && jsonSame(p.Schedule, a.restored.Schedule) && jsonSame(p.OnAir, a.restored.OnAir) {
+	if maps.Equal(p.Zones, a.restored.Zones) && p.Volume == a.restored.Volume && jsonSame(p.Schedule, a.restored.Schedule) && jsonSame(p.OnAir, a.restored.OnAir) && jsonSame(p.Waiting, a.restored.Waiting) {
 		return nil // written only when it changes
 	}
 	if err := a.store.saveState(p); err != nil {
@@ -506,7 +539,7 @@ func (a *Agent) persist() error {
 		return err
 	}
 	a.storageFault(storageState, "")
-	a.restored = persisted{Zones: maps.Clone(p.Zones), Volume: p.Volume, Schedule: p.Schedule, OnAir: p.OnAir}
+	a.restored = persisted{Zones: maps.Clone(p.Zones), Volume: p.Volume, Schedule: p.Schedule, OnAir: p.OnAir, Waiting: p.Waiting}
 	return nil
 }
 
@@ -518,6 +551,7 @@ func jsonSame(x, y any) bool {
 }
 
 func (a *Agent) publishState() {
+	a.noteWaiting()
 	a.publish(a.topics.State(), 1, true, a.state())
 }
 

@@ -1,7 +1,6 @@
 package agent_test
 
 import (
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/loaxa/loaxa/agent/wire"
+	"github.com/loaxa/loaxa/internal/audiotest"
 	"github.com/loaxa/loaxa/internal/mqtttest"
 	"github.com/loaxa/loaxa/internal/testbin"
 )
@@ -169,28 +169,9 @@ func waitMsg(b *testing.B, ch <-chan mqtttest.Message, ok func(mqtttest.Message)
 }
 
 // startJack runs JACK's dummy driver (paced in real time, no sound card)
-// for PortAudio's "system" device, and returns loaxad's environment.
+// with 10 ms periods for PortAudio's "system" device, and returns loaxad's
+// environment.
 func startJack(b *testing.B) []string {
-	jackd, err := exec.LookPath("jackd")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			b.Fatal("jackd is needed for the PortAudio figure: apt-get install jackd2")
-		}
-		b.Skip("jackd not installed (Debian package jackd2)")
-	}
-	name := fmt.Sprintf("loaxa-bench-%d", os.Getpid())
-	env := []string{"JACK_DEFAULT_SERVER=" + name, "JACK_NO_AUDIO_RESERVATION=1"}
-	cmd := exec.Command(jackd, "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000", "-p", "480")
-	cmd.Env = append(os.Environ(), env...)
-	var logs strings.Builder
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	time.Sleep(2 * time.Second) // jackd has no readiness signal to wait on
-	if cmd.ProcessState != nil {
-		b.Fatalf("jackd exited:\n%s", logs.String())
-	}
-	return env
+	j := audiotest.StartJACK(b, 480)
+	return []string{j.Env(), "JACK_NO_AUDIO_RESERVATION=1"}
 }

@@ -111,6 +111,7 @@ func (b *BlankConsole) Banner(ctx context.Context) console.Banner {
 	return console.Banner{
 		ID: cfg.ID, Version: b.opts.Version, Broker: redactAll(cfg.MQTT.AllBrokers()),
 		Link: fmt.Sprintf("the agent is not running: %v", why), Zones: zones, Alarms: []wire.Alarm{},
+		NotRunning: true,
 	}
 }
 

@@ -268,6 +268,8 @@ func (a *Agent) cmdConfigSet(c *wire.Command) (any, *wire.Error) {
 	live.PowerOn = next.PowerOn
 	live.LogLevel = next.LogLevel
 	live.Auth = next.Auth
+	live.Watchdog = next.Watchdog
+	live.Health = next.Health
 	// The console's password and idle time apply now; its port and speed
 	// at the restart.
 	live.Console.Password, live.Console.IdleS = next.Console.Password, next.Console.IdleS
@@ -291,6 +293,8 @@ func (a *Agent) cmdConfigSet(c *wire.Command) (any, *wire.Error) {
 	a.seq.SetTimings(a.timings())
 	a.queue.SetLimit(live.Audio.QueueMax)
 	a.applyAuth()
+	a.applyWatchdogConfig()
+	a.applyHealthConfig()
 	restart := a.pendingRestart()
 	if slices.ContainsFunc(changed, func(k string) bool { return strings.HasPrefix(k, "mqtt.") }) {
 		// The operator has acted on the broker settings the pole went back from.

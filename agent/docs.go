@@ -19,10 +19,6 @@ func (a *Agent) state() wire.State {
 	for _, name := range slices.Sorted(maps.Keys(a.alarms)) {
 		alarms = append(alarms, a.alarms[name])
 	}
-	var missing map[string]string
-	if len(a.opts.Missing) > 0 {
-		missing = maps.Clone(a.opts.Missing)
-	}
 	return wire.State{
 		TS:         a.clk.Now().UnixMilli(),
 		ID:         a.cfg.ID,
@@ -39,7 +35,9 @@ func (a *Agent) state() wire.State {
 		Alarms:     alarms,
 		Groups:     a.cfg.AllGroups(),
 		Inputs:     maps.Clone(a.inputs),
-		Hardware:   missing,
+		Hardware:   a.hardwareDoc(),
+		Modem:      a.modemInfo(),
+		VolumeCap:  a.volumeCapDoc(),
 		OTA:        a.otaStatus(),
 	}
 }

@@ -3,7 +3,6 @@ package agent_test
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -11,84 +10,16 @@ import (
 	"time"
 
 	"github.com/loaxa/loaxa/agent/wire"
+	"github.com/loaxa/loaxa/internal/audiotest"
 	"github.com/loaxa/loaxa/internal/mqtttest"
-	"github.com/loaxa/loaxa/internal/testenv"
 )
-
-// jackServer is a JACK server on the dummy driver: a sound card paced in
-// real time that needs no hardware, and that a test can take away
-// mid-play as a wedged or unplugged USB card would be.
-type jackServer struct {
-	name   string
-	cmd    *exec.Cmd
-	logs   testenv.Buffer
-	exited <-chan struct{} // closed when jackd has ended
-}
-
-// startJACK starts jackd under a name of its own (clients find it through
-// JACK_DEFAULT_SERVER) and stops it when the test ends.
-func startJACK(t *testing.T) *jackServer {
-	t.Helper()
-	paths := testenv.NeedTools(t,
-		testenv.Tool{Cmd: "jackd", Package: "jackd2"},
-		testenv.Tool{Cmd: "jack_wait", Package: "jackd2"})
-	j := &jackServer{name: fmt.Sprintf("loaxa-test-%d-%d", os.Getpid(), time.Now().UnixNano())}
-	// The finding used -p 480 (10 ms periods). On a loaded test machine a
-	// client late for its cycles is declared in xrun, and PortAudio's JACK
-	// backend then corrupted the heap in Pa_StartStream now and then
-	// (malloc(): invalid size, in about one run in four under load): a
-	// long period and client timeout keep the test about what it tests.
-	j.cmd = exec.Command(paths[0], "--no-realtime", "--timeout", "5000", "-d", "dummy", "-r", "48000", "-p", "2048")
-	j.cmd.Env = append(os.Environ(), j.env())
-	j.cmd.Stdout, j.cmd.Stderr = &j.logs, &j.logs
-	testenv.DieWithTest(j.cmd)
-	// SIGTERM, not SIGKILL, even when the test binary dies: a killed
-	// jackd keeps its slot in JACK's registry of servers
-	// (/dev/shm/jack-shm-registry), and after eight of them, each under
-	// a name of its own, no JACK server starts on the machine any more
-	// ("Too many servers already active").
-	j.cmd.SysProcAttr.Pdeathsig = syscall.SIGTERM
-	if err := j.cmd.Start(); err != nil {
-		t.Fatalf("jackd: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		j.cmd.Wait()
-		close(exited)
-	}()
-	j.exited = exited
-	t.Cleanup(func() {
-		j.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			j.cmd.Process.Kill()
-			<-exited
-		}
-		// What the server and its clients leave in /dev/shm under its name.
-		leftovers, _ := filepath.Glob("/dev/shm/jack*" + j.name + "*")
-		for _, f := range leftovers {
-			os.RemoveAll(f)
-		}
-		if t.Failed() {
-			t.Logf("jackd log:\n%s", j.logs.String())
-		}
-	})
-	wait := exec.Command(paths[1], "--server", j.name, "--wait", "--timeout", "20")
-	if out, err := wait.CombinedOutput(); err != nil {
-		t.Fatalf("jackd did not come up: %v\n%s\njackd: %s", err, out, j.logs.String())
-	}
-	return j
-}
-
-func (j *jackServer) env() string { return "JACK_DEFAULT_SERVER=" + j.name }
 
 // Issue 7, finding 7, the real thing: loaxad plays through PortAudio on
 // JACK's dummy driver and the JACK server is stopped mid-play. PortAudio's
 // write then never returns; the agent must go on answering, raise the
 // audio.device alarm, fail the item, and still stop on SIGTERM.
 func TestE2EStoppedJACKServerDoesNotHangTheAgent(t *testing.T) {
-	j := startJACK(t)
+	j := audiotest.StartJACK(t, 2048)
 	b := mqtttest.Start(t)
 	dir := t.TempDir()
 	id := "pole-jack"
@@ -101,7 +32,7 @@ func TestE2EStoppedJACKServerDoesNotHangTheAgent(t *testing.T) {
 	watch := b.Subscribe(t, "loaxa/v1/dev/"+id+"/#")
 	op := mqtttest.Client(t, b, "operator")
 	// HOME: no asoundrc of the machine's user changes what PortAudio sees.
-	proc := runLoaxadEnv(t, []string{j.env(), "HOME=" + t.TempDir()}, "--config", cfg, "--data-dir", dir)
+	proc := runLoaxadEnv(t, []string{j.Env(), "HOME=" + t.TempDir()}, "--config", cfg, "--data-dir", dir)
 	until(t, watch, "online", statusIs(topics.Status(), true, 1))
 	isEvent := func(typ, key, val string) func(mqtttest.Message) bool {
 		return func(m mqtttest.Message) bool {
@@ -118,8 +49,7 @@ func TestE2EStoppedJACKServerDoesNotHangTheAgent(t *testing.T) {
 	if ack := decode[wire.Ack](t, started[0]); !ack.OK {
 		t.Fatalf("play on the JACK device: %+v (is the device missing?)", ack)
 	}
-	j.cmd.Process.Signal(syscall.SIGTERM)
-	<-j.exited
+	j.Stop()
 
 	// The device fails within its deadline; the agent says so and ends the item.
 	got := untilAll(t, watch, isEvent("alarm", "name", "audio.device"), isEvent("play.end", "item", "talk"))

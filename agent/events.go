@@ -59,8 +59,10 @@ func (a *Agent) outboxStored(err error) {
 // eventKey is what makes two events "the same" for the limiter: the type
 // and the subject it is about.
 func eventKey(typ string, data map[string]any) string {
-	if strings.HasPrefix(typ, "play.") || strings.HasPrefix(typ, "log.") || strings.HasPrefix(typ, "schedule.") {
-		return "" // the playback log and the schedule's account: never folded
+	if strings.HasPrefix(typ, "play.") || strings.HasPrefix(typ, "log.") || strings.HasPrefix(typ, "schedule.") || typ == wire.EventWatchdogStep {
+		// The playback log, the schedule's account and the watchdog's
+		// steps (at most a few dozen per outage): never folded.
+		return ""
 	}
 	k := typ
 	subject := []string{"name", "item", "channel", "input", "topic"}

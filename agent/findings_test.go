@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/loaxa/loaxa/agent/config"
+	"github.com/loaxa/loaxa/agent/wire"
 )
 
 // Issue 7, finding 8: tone:NaN was accepted and failed later.
@@ -42,23 +43,29 @@ func TestKeysReadAtStartAreListedAsRestartRequired(t *testing.T) {
 	}
 }
 
-// The media, modem, watchdog and health keys are read at start too; a
-// hand-kept list of such keys forgot them, so config.set answered
-// restart_required [] and the old values stayed in force unannounced.
+// The media and modem keys are read at start too; a hand-kept list of such
+// keys forgot them, so config.set answered restart_required [] and the old
+// values stayed in force unannounced. The watchdog and health keys apply
+// at once.
 func TestEveryKeyNotAppliedAtOnceIsListedAsRestartRequired(t *testing.T) {
 	p := newPole(t, "", nil)
-	ack, _ := p.send(t, cmd("k", "config.set", `{"values":{"media.quota_mb":64,"media.lead_h":12,"modem.weak_rsrp_dbm":-105,"health.temp_warning_c":70,"log_level":"debug"}}`))
+	ack, _ := p.send(t, cmd("k", "config.set", `{"values":{"media.quota_mb":64,"media.lead_h":12,"modem.weak_rsrp_dbm":-105,"health.temp_warning_c":70,"watchdog.reboot_s":7200,"log_level":"debug"}}`))
 	var res struct {
 		RestartRequired []string `json:"restart_required"`
 	}
 	json.Unmarshal(ack.Result, &res)
-	for _, k := range []string{"media.quota_mb", "media.lead_h", "modem.weak_rsrp_dbm", "health.temp_warning_c"} {
+	for _, k := range []string{"media.quota_mb", "media.lead_h", "modem.weak_rsrp_dbm"} {
 		if !slices.Contains(res.RestartRequired, k) {
 			t.Errorf("%s is not in restart_required although the running agent keeps the old value; ack %s", k, ack.raw)
 		}
 	}
-	if slices.Contains(res.RestartRequired, "log_level") {
-		t.Errorf("log_level applies at once but is listed as restart_required: %s", ack.raw)
+	for _, k := range []string{"log_level", "health.temp_warning_c", "watchdog.reboot_s"} {
+		if slices.Contains(res.RestartRequired, k) {
+			t.Errorf("%s applies at once but is listed as restart_required: %s", k, ack.raw)
+		}
+	}
+	if p.Agent.cfg.Health.TempWarningC != 70 || p.wd.cfg.Reboot != 2*time.Hour {
+		t.Errorf("the health and watchdog keys were not applied at once: %v, %v", p.Agent.cfg.Health.TempWarningC, p.wd.cfg.Reboot)
 	}
 	// config.get says the same afterwards.
 	get, _ := p.send(t, cmd("g", "config.get", ""))
@@ -204,5 +211,44 @@ func TestReportsWaitingForABusyAgentAreNotLost(t *testing.T) {
 	}
 	if got != n {
 		t.Errorf("%d of %d media.fetched events published", got, n)
+	}
+}
+
+// Items waiting in the queue when the agent died without a stop (a power
+// cut, a crash) were never logged: the province's register lost them
+// (found by the docs review). They are logged at the next start, and a
+// clean stop, which logs them itself, leaves nothing to log twice.
+func TestItemsWaitingAtAPowerCutAreLoggedAtTheNextStart(t *testing.T) {
+	p, _ := handPole(t)
+	p.send(t, playCmd("alarm", `{"source":"tone:500","priority":"emergency","duration_s":600}`))
+	p.send(t, playCmd("bt-1", `{"source":"tone:600","priority":"normal","until":`+fmt.Sprint(t0.Add(time.Hour).UnixMilli())+`}`))
+	p.send(t, playCmd("bt-2", `{"source":"tone:700","priority":"normal","until":`+fmt.Sprint(t0.Add(time.Hour).UnixMilli())+`}`))
+	p.send(t, cmd("s", "stop", `{"item":"bt-2"}`))
+	p.Close() // no shutdown: what was saved is all the next start has
+
+	p2 := newPole(t, p.dir, nil)
+	var res struct {
+		Records []wire.LogRecord `json:"records"`
+	}
+	ack, _ := p2.send(t, cmd("l", "log.get", `{"after_seq":0}`))
+	if err := json.Unmarshal(ack.Result, &res); err != nil {
+		t.Fatalf("log.get: %s", ack.raw)
+	}
+	var got []string
+	for _, r := range res.Records {
+		got = append(got, r.Item+" "+r.Result)
+	}
+	want := "bt-2 stopped,alarm failed,bt-1 failed" // the alarm was still warming the amplifier up
+	if strings.Join(got, ",") != want {
+		t.Fatalf("records %v, want %s", got, want)
+	}
+	if r := res.Records[2]; r.CmdID != "bt-1" || !strings.Contains(r.Error, "waited in the queue") || r.Source != "tone:600" {
+		t.Errorf("the waiting item's record: %+v", r)
+	}
+	// Logged once: a second start finds nothing more.
+	p2.Close()
+	p3 := newPole(t, p.dir, nil)
+	if n := p3.store.playlog.Next() - 1; n != 3 {
+		t.Errorf("%d records after a second start, want 3", n)
 	}
 }

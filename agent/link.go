@@ -79,6 +79,8 @@ type Link struct {
 	onLive  func(channel string, payload []byte, at time.Time)
 	// retry cuts a backoff wait short: new settings deserve a try now.
 	retry chan struct{}
+	// redial is Redial's request: drop the connection and dial now.
+	redial chan struct{}
 	// lastErr is why the last connection ended or failed ("" before any),
 	// for the console's banner and broker test.
 	lastErr atomic.Pointer[string]
@@ -196,6 +198,7 @@ func NewLink(cfg LinkConfig, clk clock.Clock, log *slog.Logger, durable Durable)
 		out:     newOutbox(durable),
 		resubCh: make(chan struct{}, 1),
 		retry:   make(chan struct{}, 1),
+		redial:  make(chan struct{}, 1),
 		onLive:  cfg.OnLive,
 	}
 	l.session.Store(readSession(cfg.SessionFile))
@@ -307,6 +310,21 @@ func (l *Link) resubscribe() {
 	}
 }
 
+// Redial drops the connection and dials again at once, without waiting
+// out the backoff (which starts again from its first step): the
+// connectivity watchdog's first step. A request made while a connection
+// is being set up is dropped when it comes up, so it never ends a
+// connection that started after it. It never blocks.
+func (l *Link) Redial() {
+	select {
+	case l.redial <- struct{}{}:
+	default:
+	}
+}
+
+// errRedial ends a session on the watchdog's request.
+var errRedial = errors.New("reconnecting on the watchdog's request")
+
 // Run connects and keeps the link up until ctx ends. On the way out it
 // delivers what is queued (bounded), publishes an "offline" status (the will
 // only fires on an unclean end) and disconnects.
@@ -323,6 +341,8 @@ func (l *Link) Run(ctx context.Context) error {
 				return nil
 			case <-l.retry:
 				bo.Reset()
+			case <-l.redial:
+				bo.Reset()
 			case <-t.C():
 			}
 			t.Stop()
@@ -332,7 +352,7 @@ func (l *Link) Run(ctx context.Context) error {
 			return nil
 		}
 		l.out.reset()
-		if errors.Is(err, errResync) {
+		if errors.Is(err, errResync) || errors.Is(err, errRedial) {
 			l.reconnects.Add(1)
 			l.log.Info("mqtt reconnecting", "why", err)
 			first = true // no backoff: nothing failed

@@ -63,6 +63,10 @@ func (l *Link) session1(ctx context.Context) (up bool, lasted time.Duration, err
 		return true, l.clk.Now().Sub(start), fmt.Errorf("publish status: %w", err)
 	}
 	l.tx.Add(1)
+	select {
+	case <-l.redial: // asked for before this connection existed
+	default:
+	}
 	l.connected.Store(true)
 	l.log.Info("mqtt link up", "brokers", redactAll(cfg.Brokers), "session", session)
 	l.emit(ctx, LinkEvent{Kind: LinkUp, Session: session})
@@ -111,6 +115,8 @@ func (l *Link) session1(ctx context.Context) (up bool, lasted time.Duration, err
 				l.owed.Store(false)
 				return true, l.clk.Now().Sub(start), errResync
 			}
+		case <-l.redial:
+			return true, l.clk.Now().Sub(start), errRedial
 		case <-l.resubCh:
 			if subscribed, err = l.subscribe(ctx, c, subscribed, lost); err != nil && ctx.Err() == nil {
 				return true, l.clk.Now().Sub(start), err

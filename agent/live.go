@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/loaxa/loaxa/agent/ladder"
@@ -29,8 +28,10 @@ type liveOpen struct {
 	taken bool
 }
 
-// syncClockPoll is how often the clock's synchronisation is read again.
-const syncClockPoll = 30 * time.Second
+// syncClockRefresh is how often a change of the clock's estimated error
+// alone is handed to the Run goroutine (a change of synchronisation goes
+// at once).
+const syncClockRefresh = 30 * time.Second
 
 // clockState is the last reading of the clock's synchronisation.
 type clockState struct {
@@ -38,30 +39,17 @@ type clockState struct {
 	err error
 }
 
-// setupLive reads the clock once and registers its poller.
+// setupLive reads the clock once; the schedule's watchClock keeps the
+// reading fresh.
 func (a *Agent) setupLive() {
 	a.live = map[string]*liveOpen{}
 	a.clock = readClock(a.hw.Clock)
-	if a.hw.Clock == nil {
-		return
-	}
-	a.addPart(func(ctx context.Context, wg *sync.WaitGroup) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t := a.clk.NewTicker(syncClockPoll)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C():
-				}
-				cs := readClock(a.hw.Clock)
-				a.Do(ctx, func() { a.clock = cs })
-			}
-		}()
-	})
+}
+
+// changed reports a change that matters at once: synchronised or not, the
+// source, readable or not (the estimated error drifts all the time).
+func (c clockState) changed(old clockState) bool {
+	return c.st.Synced != old.st.Synced || c.st.Source != old.st.Source || (c.err == nil) != (old.err == nil)
 }
 
 func readClock(c hal.SyncClock) clockState {

@@ -312,6 +312,9 @@ func TestOTACommandAccepted(t *testing.T) {
 	if !p.updating() {
 		t.Error("updating() is false with an update under way")
 	}
+	if why := p.rebootHold(); why != "update" {
+		t.Errorf("the connectivity watchdog may reboot during an update (hold %q)", why)
+	}
 	// The updater's transition is published in the state.
 	serve(func() bool {
 		for _, m := range p.published() {

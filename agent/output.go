@@ -261,17 +261,13 @@ func (a *Agent) holdExpired() {
 	}
 }
 
-// itemGain is the linear gain an item plays at: its own volume or the
-// master volume, never below the emergency minimum for an emergency.
+// itemGain is the linear gain an item plays at: the level itemVolume
+// gives it (its own volume or the master volume, never below the emergency
+// minimum for an emergency, never above the thermal cap: a board that
+// shuts down from heat plays nothing at all), so that the playback log
+// records what was heard.
 func (a *Agent) itemGain(it *ladder.Item) float64 {
-	v := a.volume
-	if it.Volume != nil {
-		v = *it.Volume
-	}
-	if it.Level == ladder.Emergency {
-		v = max(v, a.cfg.Audio.EmergencyMinVolume)
-	}
-	return dsp.Gain(v)
+	return dsp.Gain(a.itemVolume(it))
 }
 
 func (a *Agent) fade() time.Duration { return time.Duration(a.cfg.Audio.FadeMS) * time.Millisecond }
@@ -360,6 +356,7 @@ func (a *Agent) shutdown(reason string, events <-chan player.Event) {
 		a.playEvent("play.end", it, map[string]any{"reason": reason, "played_s": a.seconds(it.Played)})
 		a.logPlay(it, reason, 0, nil)
 	}
+	a.noteWaiting() // logged: the next start must not log them again
 }
 
 // maxLiveChannels bounds the live channels subscribed at once (each costs

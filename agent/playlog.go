@@ -3,9 +3,11 @@ package agent
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/loaxa/loaxa/agent/ladder"
 	"github.com/loaxa/loaxa/agent/wire"
@@ -105,6 +107,7 @@ func (a *Agent) runStarted(it *ladder.Item) {
 		r.Scheduled = it.Scheduled.UnixMilli()
 	}
 	a.onAir = &r
+	a.noteWaiting() // it left the waiting records
 	if err := a.persist(); err != nil {
 		a.log.Error("cannot save the run on air", "err", err)
 	}
@@ -134,6 +137,74 @@ func (a *Agent) itemZones(it *ladder.Item) []string {
 		return it.Zones
 	}
 	return a.cfg.ZoneNames()
+}
+
+// waitingRecs are the playback-log records of the items waiting in the
+// queue, with the ids they were built from (to rebuild only on a change).
+type waitingRecs struct {
+	key  string
+	recs []wire.LogRecord
+}
+
+// noteWaiting saves the queue's records when the queue has changed, so a
+// crash or a power cut cannot drop an accepted item from the log.
+// Publishing the state follows every change of the queue, so it calls
+// this; the state journal is written only when the list changed.
+func (a *Agent) noteWaiting() {
+	if a.store == nil || a.queue == nil {
+		return
+	}
+	// The items accepted and not yet on air: the queue's, and the one the
+	// sequencer is starting (the amplifier warming up), which has no
+	// record on air yet. Scheduled occurrences are the tracker's: it
+	// restarts them, or logs them missed.
+	var items []*ladder.Item
+	if cur := a.seq.Item(); cur != nil && (a.onAir == nil || a.onAir.Item != cur.ID) && cur.RunStart.IsZero() {
+		items = append(items, cur)
+	}
+	items = append(items, a.queue.Items()...)
+	var key strings.Builder
+	var recs []wire.LogRecord
+	for _, it := range items {
+		if it.ScheduleItem != "" {
+			continue
+		}
+		fmt.Fprintf(&key, "%s/%d\x00", it.ID, it.Resumes)
+		r := wire.LogRecord{
+			Item: it.ID, CmdID: it.CmdID, Source: redact.URL(it.Source), Title: it.Title,
+			Priority: it.Level.String(), Origin: it.Origin, Zones: a.itemZones(it), Volume: a.itemVolume(it),
+			Resumed: it.Resumes > 0,
+		}
+		recs = append(recs, r)
+	}
+	if key.String() == a.waiting.key {
+		return
+	}
+	a.waiting = waitingRecs{key: key.String(), recs: recs}
+	if err := a.persist(); err != nil {
+		a.log.Error("cannot save the queue's records", "err", err)
+	}
+}
+
+// closeWaiting logs, at start, the items the last agent left waiting in
+// its queue when it died without a stop: they never played (again).
+func (a *Agent) closeWaiting(recs []wire.LogRecord) {
+	if len(recs) == 0 {
+		return
+	}
+	for _, r := range recs {
+		r.End = a.clk.Now().UnixMilli()
+		r.Result = "failed"
+		r.Error = "the agent stopped without a shutdown (a power cut or a crash) while this item waited in the queue: it did not play"
+		if r.Resumed {
+			r.Error = "the agent stopped without a shutdown (a power cut or a crash) while this interrupted item waited in the queue: it was not resumed"
+		}
+		a.appendLog(r)
+	}
+	a.waiting = waitingRecs{}
+	if err := a.persist(); err != nil {
+		a.log.Error("cannot save the state", "err", err)
+	}
 }
 
 // logMissed records a scheduled occurrence that never played.
@@ -196,10 +267,6 @@ func (a *Agent) itemVolume(it *ladder.Item) int {
 	}
 	return min(v, a.volumeCap())
 }
-
-// volumeCap is the highest level the output may play at now (100 unless
-// the board's health caps it).
-func (a *Agent) volumeCap() int { return 100 }
 
 type logGetArgs struct {
 	From     *int64 `json:"from"`

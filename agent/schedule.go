@@ -118,13 +118,17 @@ func (a *Agent) watchClock(ctx context.Context, wg *sync.WaitGroup) {
 		t := a.clk.NewTicker(clockPoll)
 		defer t.Stop()
 		last := schedule.ClockStatus("")
+		var lastRead clockState
+		var lastSent time.Time
 		for {
-			st, err := a.hw.Clock.ClockStatus()
-			synced := err == nil && st.Synced
-			cs := schedule.ClockGate(synced, a.clk.Now(), a.sch.notBefore)
-			if cs != last {
-				last = cs
-				if !a.Do(ctx, func() { a.clockChanged(cs) }) {
+			// One reading serves the schedule's gate and synchronised live
+			// play-out (which also weighs the estimated error).
+			rd := readClock(a.hw.Clock)
+			now := a.clk.Now()
+			cs := schedule.ClockGate(rd.err == nil && rd.st.Synced, now, a.sch.notBefore)
+			if cs != last || rd.changed(lastRead) || rd != lastRead && now.Sub(lastSent) >= syncClockRefresh {
+				last, lastRead, lastSent = cs, rd, now
+				if !a.Do(ctx, func() { a.clock = rd; a.clockChanged(cs) }) {
 					return
 				}
 			}

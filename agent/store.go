@@ -101,6 +101,10 @@ type persisted struct {
 	// when it starts: a run that a crash or a power cut cut short is still
 	// logged at the next start.
 	OnAir *wire.LogRecord `json:"on_air,omitempty"`
+	// Waiting are the records of the items waiting in the queue, saved
+	// when the queue changes: those a crash or a power cut dropped are
+	// logged at the next start, as a stop would have logged them.
+	Waiting []wire.LogRecord `json:"waiting,omitempty"`
 }
 
 // defaultVolume is the master volume of a new pole.

@@ -8,11 +8,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/loaxa/loaxa/agent/wire"
-	"github.com/loaxa/loaxa/hal"
 )
 
 func (a *Agent) uptime() int64 { return int64(a.clk.Now().Sub(a.started) / time.Second) }
@@ -43,16 +41,9 @@ func (a *Agent) telemetry() wire.Tele {
 	if v, err := readLoad1(a.opts.ProcRoot); err == nil {
 		t.Load1 = &v
 	}
-	if v, err := diskFree(a.cfg.DataDir); err == nil {
-		t.DiskFreeBytes = &v
-	}
-	if a.hw.Board != nil {
-		if v, err := a.hw.Board.CPUTemp(); err == nil {
-			t.CPUTempC = &v
-		} else if !errors.Is(err, hal.ErrAbsent) {
-			a.log.Debug("cpu temperature", "err", err)
-		}
-	}
+	// Read by the health part off Run (statfs can block on a failing card).
+	t.CPUTempC, t.DiskFreeBytes = a.healthTele()
+	t.Modem, t.GNSS = a.modemTele()
 	return t
 }
 
@@ -91,13 +82,4 @@ func readLoad1(root string) (float64, error) {
 		return 0, errors.New("empty /proc/loadavg")
 	}
 	return strconv.ParseFloat(string(f[0]), 64)
-}
-
-// diskFree is the space available to the agent on the data partition.
-func diskFree(dir string) (uint64, error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return 0, err
-	}
-	return st.Bavail * uint64(st.Bsize), nil
 }

@@ -83,6 +83,10 @@ type Banner struct {
 	Zones map[string]bool `json:"zones"`
 	// Alarms are the active alarms.
 	Alarms []wire.Alarm `json:"alarms"`
+	// NotRunning: the agent is not running (it is starting, or cannot
+	// start) and the console answers from the configuration file alone;
+	// Link says why.
+	NotRunning bool `json:"not_running,omitempty"`
 }
 
 // TestReport is the result of a technician test that ran.

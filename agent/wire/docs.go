@@ -103,9 +103,25 @@ type State struct {
 	Inputs     map[string]bool `json:"inputs"`
 	// Hardware lists parts that are missing or failed (degraded mode).
 	Hardware map[string]string `json:"hardware,omitempty"`
+	// Modem identifies the 4G modem and its SIM, from its last good
+	// reading; absent until the modem answered once.
+	Modem *ModemInfo `json:"modem,omitempty"`
+	// VolumeCap is the volume every item is held to while the board is
+	// critically hot (health.critical_volume); absent otherwise.
+	VolumeCap *int `json:"volume_cap,omitempty"`
 	// OTA is where over-the-air updates stand: the running version and
 	// slot, the other slot, the update's state (docs/ota.md).
 	OTA *ota.Status `json:"ota,omitempty"`
+}
+
+// ModemInfo identifies the pole's modem and SIM in the state: what a
+// provincial system files the pole under (the IMEI) and what a technician
+// needs on the phone to the operator (the ICCID). Nil fields are unknown.
+type ModemInfo struct {
+	Model    *string `json:"model"`
+	IMEI     *string `json:"imei"`
+	ICCID    *string `json:"iccid"`
+	Operator *string `json:"operator"`
 }
 
 // MQTTCounters are the link counters in telemetry.
@@ -154,6 +170,16 @@ type ModemTele struct {
 	Cell     *string  `json:"cell"`
 	ICCID    *string  `json:"iccid"`
 	IMEI     *string  `json:"imei"`
+	// MCC and MNC of the serving network ("452", "04"), TAC its tracking
+	// area (hex); Registration is home, roaming, searching, denied,
+	// not_registered or emergency_only; SIM is ready, absent, locked,
+	// error or busy; APN the one in the modem's first PDP context.
+	MCC          *string `json:"mcc"`
+	MNC          *string `json:"mnc"`
+	TAC          *string `json:"tac"`
+	Registration *string `json:"registration"`
+	SIM          *string `json:"sim"`
+	APN          *string `json:"apn"`
 }
 
 // GNSSTele is the position part of telemetry.
@@ -203,6 +229,9 @@ const (
 	EventConfigChanged   = "config_changed"
 	EventError           = "error"
 	EventInput           = "input"
+	// EventWatchdogStep reports one step of the connectivity watchdog
+	// (or a reboot it withheld), once the link is back.
+	EventWatchdogStep = "watchdog.step"
 )
 
 // LogRecord is one playback in the playback log: a run of an item on the

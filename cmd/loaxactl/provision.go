@@ -224,7 +224,7 @@ type check struct {
 
 func (p *provisioner) run(ctx context.Context, doc console.ProvisionDoc, newPassword string) int {
 	c := p.c
-	bn, code := p.reach(ctx, p.o.timeout)
+	bn, code := p.reach(ctx, p.o.timeout, false)
 	if code != ExitOK {
 		return code
 	}
@@ -250,7 +250,9 @@ func (p *provisioner) run(ctx context.Context, doc console.ProvisionDoc, newPass
 	if pr.Restart {
 		fmt.Fprintf(c.Stderr, "waiting for the pole to restart its link...\n")
 	}
-	bn, code = p.reach(ctx, p.o.wait)
+	// The console answers as soon as loaxad starts, from the file alone,
+	// before the agent runs: its tests would find nothing to test.
+	bn, code = p.reach(ctx, p.o.wait, true)
 	if code != ExitOK {
 		return code
 	}
@@ -262,8 +264,10 @@ func (p *provisioner) run(ctx context.Context, doc console.ProvisionDoc, newPass
 }
 
 // reach waits for the console to answer its banner, trying again for up
-// to total (the pole may be restarting).
-func (p *provisioner) reach(ctx context.Context, total time.Duration) (*bannerDoc, int) {
+// to total (the pole may be restarting). With agent, it also waits until
+// the agent runs, and past total goes on with the banner it has (the
+// tests then say what cannot run).
+func (p *provisioner) reach(ctx context.Context, total time.Duration, agent bool) (*bannerDoc, int) {
 	deadline := p.c.Clock.Now().Add(total)
 	try := min(5*time.Second, total)
 	for {
@@ -274,7 +278,17 @@ func (p *provisioner) reach(ctx context.Context, total time.Duration) (*bannerDo
 				fmt.Fprintf(p.c.Stderr, "loaxactl: the console's banner does not parse: %v\n", err)
 				return nil, ExitUnavailable
 			}
-			return &bn, ExitOK
+			if !agent || !bn.Banner.NotRunning || !p.c.Clock.Now().Before(deadline) {
+				return &bn, ExitOK
+			}
+			t := p.c.Clock.NewTimer(250 * time.Millisecond)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, ExitInterrupted
+			case <-t.C():
+			}
+			continue
 		}
 		if ctx.Err() != nil {
 			return nil, ExitInterrupted

@@ -50,6 +50,11 @@ type Sink struct {
 	// part of own to play.
 	buf []int16
 	own []int16
+	// float is set for a JACK device, whose stream plays float32 stereo
+	// from fbuf, a part of fown, whatever f says (see jackFrame).
+	float bool
+	fbuf  []float32
+	fown  []float32
 
 	running   bool // the stream is started
 	closed    bool
@@ -126,7 +131,6 @@ func open(o Options, fpb int, log *slog.Logger) (*Sink, error) {
 		latency = dev.DefaultHighOutputLatency
 	}
 	s := &Sink{f: o.Format, name: deviceName(dev), fpb: fpb, log: log}
-	s.own = make([]int16, fpb*o.Format.Channels)
 	params := pa.StreamParameters{
 		Output:          pa.StreamDeviceParameters{Device: dev, Channels: o.Format.Channels, Latency: latency},
 		SampleRate:      float64(o.Format.Rate),
@@ -135,12 +139,35 @@ func open(o Options, fpb int, log *slog.Logger) (*Sink, error) {
 		// the pipeline, so no clipping pass either.
 		Flags: pa.DitherOff | pa.ClipOff,
 	}
-	s.stream, err = pa.OpenStream(params, &s.buf)
+	if dev.HostApi != nil && dev.HostApi.Type == pa.JACK {
+		if dev.MaxOutputChannels < jackFrame {
+			return nil, fmt.Errorf("portaudio: %s has %d playback port(s); PortAudio's JACK output needs %d", s.name, dev.MaxOutputChannels, jackFrame)
+		}
+		s.float = true
+		s.fown = make([]float32, fpb*jackFrame)
+		params.Output.Channels = jackFrame
+		s.stream, err = pa.OpenStream(params, &s.fbuf)
+	} else {
+		s.own = make([]int16, fpb*o.Format.Channels)
+		s.stream, err = pa.OpenStream(params, &s.buf)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("portaudio: opening %s for %v: %w", s.name, o.Format, err)
 	}
 	return s, nil
 }
+
+// jackFrame is the only frame a blocking stream on PortAudio's JACK host
+// API handles: two float32 samples. Its blocking layer (pa_jack.c,
+// BlockingBegin, marked FIXME in PortAudio 19.6 and still in 19.7) takes
+// every frame to be 8 bytes, whatever the stream's format: with int16
+// stereo (4 bytes) Pa_WriteStream reads twice the caller's buffer, and the
+// JACK thread writes twice the size of PortAudio's conversion buffer into
+// the C heap at every period. That corrupted the heap within seconds of
+// playing, noticed by the next malloc elsewhere ("malloc(): invalid size
+// (unsorted)" inside mpg123_new). So on JACK the Sink opens a float32
+// stereo stream and converts.
+const jackFrame = 2
 
 func deviceName(d *pa.DeviceInfo) string {
 	if d.HostApi != nil {
@@ -245,9 +272,16 @@ func (s *Sink) Write(p []int16) error {
 		s.running = true
 	}
 	for len(p) > 0 {
-		n := copy(s.own, p)
+		var n int
+		if s.float {
+			n = min(len(p), s.fpb*ch)
+			s.fbuf = s.fown[:n/ch*jackFrame]
+			toFloatStereo(s.fbuf, p[:n], ch)
+		} else {
+			n = copy(s.own, p)
+			s.buf = s.own[:n]
+		}
 		p = p[n:]
-		s.buf = s.own[:n]
 		writing.Add(1)
 		err := s.stream.Write()
 		writing.Add(-1)
@@ -262,6 +296,23 @@ func (s *Sink) Write(p []int16) error {
 		}
 	}
 	return nil
+}
+
+// toFloatStereo converts the whole frames of p, of ch channels, to float32
+// stereo in dst (len(p)/ch*2 samples), with the scale PortAudio's own
+// int16 conversion uses; a mono frame plays on both channels.
+func toFloatStereo(dst []float32, p []int16, ch int) {
+	const scale = 1.0 / 32768
+	if ch == 1 {
+		for i, v := range p {
+			f := float32(v) * scale
+			dst[2*i], dst[2*i+1] = f, f
+		}
+		return
+	}
+	for i, v := range p {
+		dst[i] = float32(v) * scale
+	}
 }
 
 // Drain waits until everything written has been played, then stops the

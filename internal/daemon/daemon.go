@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -129,21 +130,30 @@ func Hardware(cfg *config.Config, useSim bool, clk clock.Clock) (hw *hal.Hardwar
 	return hw, nil, missing, nil
 }
 
+// parseOrExit parses loaxad's flags; done means the process ends now with
+// code: -h, --version, or a usage error (said on stderr as prog's).
+func parseOrExit(prog string, args []string, version string, stdout, stderr io.Writer) (f Flags, code int, done bool) {
+	f, err := ParseFlags(args, stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return f, 0, true
+	case err != nil:
+		fmt.Fprintln(stderr, prog+":", err)
+		return f, 2, true
+	case f.Version:
+		fmt.Fprintln(stdout, "loaxad", version)
+		return f, 0, true
+	}
+	return f, 0, false
+}
+
 // Main runs loaxad with args and returns the exit status. It returns
 // ExitRestart when the operator asked for a restart, ExitSwitch when an
 // installed release asks the supervisor to switch to it.
 func Main(ctx context.Context, args []string, version string, stdout, stderr io.Writer) int {
-	f, err := ParseFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "loaxad:", err)
-		return 2
-	}
-	if f.Version {
-		fmt.Fprintln(stdout, "loaxad", version)
-		return 0
+	f, code, done := parseOrExit("loaxad", args, version, stdout, stderr)
+	if done {
+		return code
 	}
 	cfg, cfgPath, loadErr := loadAndReset(f, stderr)
 	if cfg == nil {
@@ -193,6 +203,10 @@ func Main(ctx context.Context, args []string, version string, stdout, stderr io.
 	if err != nil {
 		return fail("hardware", err)
 	}
+	// The modem outlives the agent's poller: halted once Run returned.
+	modem := Modem(cfg, f.Sim, clk, log)
+	defer modem.Close()
+	maps.Copy(missing, modem.Missing)
 	// The hub exists before the agent that publishes its events.
 	var agentRef atomic.Pointer[agent.Agent]
 	onLive := func(e live.Event) {
@@ -236,6 +250,8 @@ func Main(ctx context.Context, args []string, version string, stdout, stderr io.
 		Player:      pl,
 		OpenSource:  parts.Open,
 		Live:        liveSink,
+		Modem:       modem.Modem,
+		ModemPower:  modem.Power,
 		Device:      parts.Device,
 		Config:      cfg,
 		ConfigPath:  cfgPath,

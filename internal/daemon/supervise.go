@@ -2,9 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -30,17 +27,9 @@ func Supervised() bool { return os.Getenv(supervisor.EnvInfo) != "" }
 // binary installed as the first slot of an empty data directory (the
 // running executable). It returns the process's exit status.
 func Supervise(ctx context.Context, args []string, version, self string, stdout, stderr io.Writer) int {
-	f, err := ParseFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "loaxad supervise:", err)
-		return 2
-	}
-	if f.Version {
-		fmt.Fprintln(stdout, "loaxad", version)
-		return 0
+	f, code, done := parseOrExit("loaxad supervise", args, version, stdout, stderr)
+	if done {
+		return code
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	cfg, _, err := LoadConfig(f)

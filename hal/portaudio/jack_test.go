@@ -1,0 +1,160 @@
+//go:build cgo
+
+package portaudio
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loaxa/loaxa/audio/dsp"
+	"github.com/loaxa/loaxa/audio/tone"
+	"github.com/loaxa/loaxa/internal/audiotest"
+	"github.com/loaxa/loaxa/internal/testenv"
+)
+
+// jackChildEnv names the file the child of TestJACKPlaysWhatWasWritten
+// records the speaker into.
+const jackChildEnv = "LOAXA_PORTAUDIO_JACK_CHILD"
+
+// TestJACKPlaysWhatWasWritten plays a 1 kHz tone through the Sink on
+// JACK's dummy driver and records what reached JACK with jack_rec.
+// PortAudio's blocking JACK layer takes every frame to be two float32
+// samples whatever the stream's format: an int16 stream read twice the
+// caller's buffer and overran PortAudio's own buffer at every period,
+// which played garbage and corrupted the C heap ("malloc(): invalid
+// size", an agent that died seconds into an item on JACK). The playing
+// happens in a child: PortAudio finds the JACK server when it initialises.
+func TestJACKPlaysWhatWasWritten(t *testing.T) {
+	if out := os.Getenv(jackChildEnv); out != "" {
+		playToJACK(t, out)
+		return
+	}
+	testenv.NeedTools(t, testenv.Tool{Cmd: "jack_rec", Package: "jackd2"}, testenv.Tool{Cmd: "jack_lsp", Package: "jackd2"})
+	j := audiotest.StartJACK(t, 2048)
+	rec := filepath.Join(t.TempDir(), "speaker.wav")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestJACKPlaysWhatWasWritten$", "-test.v")
+	// HOME: no asoundrc of the machine's user changes what PortAudio sees.
+	cmd.Env = append(os.Environ(), jackChildEnv+"="+rec, j.Env(), "HOME="+t.TempDir())
+	testenv.DieWithTest(cmd)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := audiotest.Decode(t, "speaker.wav", data)
+	// The recording holds the tone, perhaps with gaps of digital silence
+	// where the machine was too loaded to keep up. Each stretch of sound
+	// must be the sine, continuous: no skipped or foreign samples.
+	runs := soundRuns(p, playFormat.Channels)
+	var longest []int16
+	total := 0
+	limit := int(math.Ceil(2*math.Pi*1000/48000*0.5*32767)) + 4
+	for _, r := range runs {
+		total += len(r) / playFormat.Channels
+		if len(r) > len(longest) {
+			longest = r
+		}
+		if step := dsp.MaxStep(r, playFormat.Channels); step > limit {
+			t.Errorf("a stretch of %d frames steps by %d, a continuous 1 kHz sine by at most %d", len(r)/playFormat.Channels, step, limit)
+		}
+	}
+	t.Logf("recorded %d frames, %d of sound in %d stretch(es)", len(p)/playFormat.Channels, total, len(runs))
+	if total < playFormat.Rate/2 {
+		t.Fatalf("only %d frames of sound in the recording, want at least %d", total, playFormat.Rate/2)
+	}
+	if a := dsp.Goertzel(longest, playFormat, 1000); math.Abs(a-0.5) > 0.02 {
+		t.Errorf("1 kHz at %.4f of full scale, want 0.5", a)
+	}
+}
+
+// soundRuns splits interleaved p at every run of two or more frames of
+// digital silence (a sampled 1 kHz sine is zero on one frame at most).
+func soundRuns(p []int16, ch int) [][]int16 {
+	silent := func(i int) bool {
+		for _, v := range p[i*ch : (i+1)*ch] {
+			if v != 0 {
+				return false
+			}
+		}
+		return true
+	}
+	var runs [][]int16
+	frames := len(p) / ch
+	start := -1
+	for i := 0; i <= frames; i++ {
+		gap := i == frames || (silent(i) && (i+1 == frames || silent(i+1)) || (silent(i) && i > 0 && silent(i-1)))
+		switch {
+		case !gap && start < 0:
+			start = i
+		case gap && start >= 0:
+			runs = append(runs, p[start*ch:i*ch])
+			start = -1
+		}
+	}
+	return runs
+}
+
+// playToJACK runs in the child: it plays the tone for 4 s to JACK's
+// "system" device and, once it plays, records 2 s of the Sink's ports.
+func playToJACK(t *testing.T, rec string) {
+	s, err := Open(Options{Device: "system", Format: playFormat, FramesPerBuffer: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := make(chan error, 1)
+	playing := make(chan struct{})
+	go func() {
+		src := tone.New(1000, playFormat, 0.5).For(4 * time.Second)
+		buf := make([]int16, 2*700) // not a multiple of the device buffer
+		for n := 0; ; n++ {
+			k, err := src.Read(buf)
+			if err != nil {
+				break
+			}
+			if err := s.Write(buf[:k]); err != nil {
+				written <- err
+				return
+			}
+			if n == 35 { // half a second written: the stream runs
+				close(playing)
+			}
+		}
+		written <- s.Drain()
+	}()
+	<-playing
+	lsp, err := exec.Command("jack_lsp").Output()
+	if err != nil {
+		t.Fatalf("jack_lsp: %v", err)
+	}
+	var ports []string
+	for _, p := range strings.Fields(string(lsp)) {
+		if !strings.HasPrefix(p, "system:") {
+			ports = append(ports, p)
+		}
+	}
+	if len(ports) != 2 {
+		t.Fatalf("the Sink's JACK ports: %q, want two", ports)
+	}
+	var logs bytes.Buffer
+	cmd := exec.Command("jack_rec", append([]string{"-f", rec, "-d", "2", "-b", "16"}, ports...)...)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("jack_rec: %v\n%s", err, logs.Bytes())
+	}
+	if err := <-written; err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("played and recorded")
+}
