@@ -96,10 +96,13 @@ type Options struct {
 	Latency time.Duration
 }
 
-// DefaultBatch is Options.Batch's default. A stop that arrives during a
-// write waits for it: half a batch on average, beside the fade (30 ms)
-// and the device's buffer (40 ms), which keeps an emergency audible
-// within 150 ms of its command.
+// DefaultBatch is Options.Batch's default. A request (a stop, and the
+// emergency behind it) that arrives during a write waits for that write
+// to return: up to a batch where it waited up to a block, so a stop
+// starts at most Batch - Block later than with block-sized writes (30 ms
+// by default, half that on average); what it then fades is paced in
+// blocks. The agent's emergency, audible within 150 ms of its command,
+// keeps that beside the fade (30 ms) and the device's buffer (40 ms).
 const DefaultBatch = 40 * time.Millisecond
 
 // Player owns the sink. Build it with New, run it with Run; every other

@@ -378,12 +378,13 @@ func (p *Player) read(ctx context.Context, it Item, c *current) {
 // the first chunk (firstChunk blocks) is a little audio in hand.
 const preroll = 1
 
-// firstChunk is how many blocks the first chunk of an item holds: a
-// smaller first chunk starts a source that trickles in (a live stream
-// without a burst on connect) sooner. Later chunks are Player.chunk
-// samples: a reader wakes once per chunk, and on a small board each
-// wake-up (a context switch, the Go scheduler looking for work) costs
-// more than decoding the audio.
+// firstChunk is how many blocks each of the first two chunks of an item
+// holds. The reader holds a chunk back until it has read the next, so an
+// item starts once two chunks are in: small ones start a source that
+// trickles in (a stream without a burst on connect) after 80 ms of its
+// audio, not 200. Later chunks are Player.chunk samples: a reader wakes
+// once per chunk, and on a small board each wake-up (a context switch,
+// the Go scheduler looking for work) costs more than decoding the audio.
 const firstChunk = 4
 
 func (p *Player) readAll(ctx context.Context, it Item, c *current) error {
@@ -407,7 +408,7 @@ func (p *Player) readAll(ctx context.Context, it Item, c *current) error {
 			return ctx.Err()
 		}
 	}
-	size := min(p.chunk, firstChunk*p.block)
+	size, small := min(p.chunk, firstChunk*p.block), 2
 	// One chunk is held back so that when the source ends its last block
 	// can be faded out: a source that stops mid-waveform would click.
 	var held []int16
@@ -419,7 +420,9 @@ func (p *Player) readAll(ctx context.Context, it Item, c *current) error {
 			buf = make([]int16, p.chunk)
 		}
 		n, rerr := readFull(src, buf[:size])
-		size = p.chunk
+		if small--; small == 0 {
+			size = p.chunk
+		}
 		if b := buf[:n-n%p.format.Channels]; len(b) > 0 {
 			if held != nil {
 				if err := send(held); err != nil {
