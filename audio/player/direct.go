@@ -50,11 +50,12 @@ func (s *state) nextDirect(c *current) (got []int16, handled bool) {
 			return nil, false
 		}
 	}
-	n, err := c.direct.ReadTimed(s.buf, s.playoutTime())
+	buf := s.buf[:s.p.block]
+	n, err := c.direct.ReadTimed(buf, s.playoutTime())
 	if n > 0 {
-		clear(s.buf[n:])
+		clear(buf[n:])
 		c.played += int64(n)
-		return s.buf, true
+		return buf, true
 	}
 	if err == nil {
 		return nil, true // nothing to play yet: silence that is not the item's
@@ -95,6 +96,6 @@ func (s *state) playoutTime() time.Time {
 		s.devClock = s.devClock.Add(est.Sub(s.devClock) / 64)
 	}
 	at := s.devClock
-	s.devClock = s.devClock.Add(time.Duration(len(s.buf)/p.format.Channels) * time.Second / time.Duration(p.format.Rate))
+	s.devClock = s.devClock.Add(time.Duration(p.block/p.format.Channels) * time.Second / time.Duration(p.format.Rate))
 	return at
 }

@@ -75,10 +75,20 @@ type Options struct {
 	Sink  audio.Sink
 	Clock clock.Clock
 	Log   *slog.Logger
-	// Block is the duration of one write to the sink (default 10 ms).
+	// Block is the duration of one write to the sink while anything
+	// changes: a fade, a volume ramp, the start and end of an item,
+	// silence, a timed (live) source (default 10 ms).
 	Block time.Duration
+	// Batch is the duration of one write while an item that is not timed
+	// (a file, a stream, a tone) plays on at a settled gain (default
+	// DefaultBatch; at least Block, rounded to whole blocks). Each write
+	// is a wake-up of the process, which on a small board costs more than
+	// the audio it carries; a request (stop, mute, volume) waits for the
+	// write in progress, so a batch is also how late a stop may start.
+	Batch time.Duration
 	// Prefetch is how much audio the reader of an item may read ahead
-	// (default 200 ms): it absorbs network jitter.
+	// (default 200 ms): it absorbs network jitter. The reader decodes in
+	// chunks of half of it (at least Batch), one wake-up each.
 	Prefetch time.Duration
 	// Latency is how long after a Write returns its samples are heard,
 	// for a sink that cannot say (neither audio.PlayoutClock nor a
@@ -86,12 +96,24 @@ type Options struct {
 	Latency time.Duration
 }
 
+// DefaultBatch is Options.Batch's default. A request (a stop, and the
+// emergency behind it) that arrives during a write waits for that write
+// to return: up to a batch where it waited up to a block, so a stop
+// starts at most Batch - Block later than with block-sized writes (30 ms
+// by default, half that on average); what it then fades is paced in
+// blocks. The agent's emergency, audible within 150 ms of its command,
+// keeps that beside the fade (30 ms) and the device's buffer (40 ms).
+const DefaultBatch = 40 * time.Millisecond
+
 // Player owns the sink. Build it with New, run it with Run; every other
 // method may be called from any goroutine.
 type Player struct {
 	opts   Options
 	format audio.Format
 	block  int // samples per block (interleaved)
+	batch  int // samples per batch, a multiple of block
+	chunk  int // samples per chunk a reader decodes at once, a multiple of block
+	queue  int // chunks a reader may queue ahead
 	reqs   chan func(*state)
 	events chan Event
 
@@ -120,13 +142,24 @@ func New(o Options) (*Player, error) {
 	if o.Block <= 0 {
 		o.Block = 10 * time.Millisecond
 	}
+	if o.Batch <= 0 {
+		o.Batch = DefaultBatch
+	}
 	if o.Prefetch <= 0 {
 		o.Prefetch = 200 * time.Millisecond
 	}
+	frames := func(d time.Duration) int { return max(1, int(d.Seconds()*float64(f.Rate))) }
+	block := frames(o.Block)
+	batch := max(1, (frames(o.Batch)+block/2)/block) * block
+	chunk := max(batch, (frames(o.Prefetch/2)+block/2)/block*block)
+	prefetch := frames(o.Prefetch)
 	p := &Player{
 		opts:   o,
 		format: f,
-		block:  max(1, int(o.Block.Seconds()*float64(f.Rate))) * f.Channels,
+		block:  block * f.Channels,
+		batch:  batch * f.Channels,
+		chunk:  chunk * f.Channels,
+		queue:  max(1, prefetch/chunk),
 		reqs:   make(chan func(*state), 16),
 		events: make(chan Event, 64),
 		done:   make(chan struct{}),

@@ -16,9 +16,13 @@ import (
 type current struct {
 	it     Item
 	cancel context.CancelFunc
-	blocks chan []int16 // filled by the reader; closed at the source's end
-	errc   chan error   // the reader's final error (nil at a clean end)
-	// readerDone is set when the reader has queued its last block.
+	chunks chan []int16 // filled by the reader; closed at the source's end
+	// free takes the chunks Run has played back to the reader, which
+	// fills them again: steady play allocates nothing (no garbage to
+	// collect, no fresh pages to fault in).
+	free chan []int16
+	errc chan error // the reader's final error (nil at a clean end)
+	// readerDone is set when the reader has queued its last chunk.
 	readerDone atomic.Bool
 	played     int64 // samples written
 	started    bool
@@ -26,11 +30,24 @@ type current struct {
 	stopping bool
 	muting   bool
 	muted    bool
-	leftover []int16
+	chunk    []int16 // the chunk being played, whole, to give back
+	leftover []int16 // the part of it not played yet
 	// handoff carries a timed source from the reader to Run, which then
 	// reads it itself (direct.go); direct is that source once taken.
 	handoff chan audio.TimedSource
 	direct  audio.TimedSource
+}
+
+// recycle gives the chunk being played back to the reader.
+func (c *current) recycle() {
+	if c.chunk == nil {
+		return
+	}
+	select {
+	case c.free <- c.chunk[:cap(c.chunk)]:
+	default:
+	}
+	c.chunk, c.leftover = nil, nil
 }
 
 // state is everything the Run goroutine owns.
@@ -42,7 +59,7 @@ type state struct {
 	keepAlive bool
 	drained   bool // the sink has been drained since the last write
 	silence   []int16
-	buf       []int16
+	buf       []int16 // one batch
 	// devClock is when the next sample written is heard, as estimated for
 	// a sink that cannot say (direct.go).
 	devClock time.Time
@@ -58,7 +75,7 @@ func (p *Player) Run(ctx context.Context) error {
 		gain:    dsp.NewGainer(p.format, 0, 0),
 		silence: make([]int16, p.block),
 		drained: true,
-		buf:     make([]int16, p.block),
+		buf:     make([]int16, p.batch),
 	}
 	defer func() {
 		if s.cur != nil {
@@ -121,7 +138,7 @@ func (s *state) step() error {
 	c := s.cur
 	var got []int16
 	if c != nil {
-		got = s.next(c)
+		got = s.next(c, s.size(c))
 	}
 	out := s.silence
 	if got != nil {
@@ -154,13 +171,28 @@ func (s *state) step() error {
 	return nil
 }
 
-// receive takes the reader's next block. When wait is set and none is
+// size is how many samples the next write of c holds: a batch while c
+// plays on unchanged with a batch of audio in hand, else a block, so that
+// fades, ramps, starts and ends move at the block's pace and a request
+// waiting in the queue is not held up behind a batch.
+func (s *state) size(c *current) int {
+	p := s.p
+	if p.batch == p.block || c.direct != nil || !c.started || c.stopping || c.muting || len(p.reqs) > 0 || !s.gain.Done() {
+		return p.block
+	}
+	if len(c.leftover) >= p.batch || len(c.chunks) > 0 {
+		return p.batch
+	}
+	return p.block
+}
+
+// receive takes the reader's next chunk. When wait is set and none is
 // ready, it waits up to half a block for one: the device's buffer covers
 // that, and a reader a moment late then costs nothing rather than a
 // block of silence. got is false when nothing came; ok false at the end.
 func (s *state) receive(c *current, wait bool) (b []int16, ok, got bool) {
 	select {
-	case b, ok = <-c.blocks:
+	case b, ok = <-c.chunks:
 		return b, ok, true
 	default:
 	}
@@ -170,7 +202,7 @@ func (s *state) receive(c *current, wait bool) (b []int16, ok, got bool) {
 	t := s.p.opts.Clock.NewTimer(s.p.opts.Block / 2)
 	defer t.Stop()
 	select {
-	case b, ok = <-c.blocks:
+	case b, ok = <-c.chunks:
 		return b, ok, true
 	case <-t.C():
 		return nil, false, false
@@ -179,27 +211,35 @@ func (s *state) receive(c *current, wait bool) (b []int16, ok, got bool) {
 	}
 }
 
-// next returns the item's next block (into s.buf), or nil when its source
-// is late (silence is written instead) or has ended (the item is finished).
-func (s *state) next(c *current) []int16 {
+// next returns the item's next n samples (in s.buf), or nil when its
+// source is late (silence is written instead) or has ended (the item is
+// finished). Short of audio part way, it pads with silence to a whole
+// block.
+func (s *state) next(c *current, n int) []int16 {
 	if got, handled := s.nextDirect(c); handled {
 		return got
 	}
-	if !c.started && len(c.blocks) < preroll && !c.readerDone.Load() {
+	if !c.started && len(c.chunks) < preroll && !c.readerDone.Load() {
 		// Pre-roll: start only with a little audio in hand, so a source
 		// that is slow to get going does not stutter in its first blocks.
 		return nil
 	}
-	n := 0
-	for n < len(s.buf) {
+	buf := s.buf[:n]
+	pad := func(k int) []int16 {
+		c.played += int64(k)
+		end := min(n, (k+s.p.block-1)/s.p.block*s.p.block)
+		clear(buf[k:end])
+		return buf[:end]
+	}
+	k := 0
+	for k < n {
 		if len(c.leftover) == 0 {
-			b, ok, got := s.receive(c, n == 0 && c.started)
+			c.recycle()
+			b, ok, got := s.receive(c, k == 0 && c.started)
 			switch {
 			case got && !ok:
-				if n > 0 {
-					clear(s.buf[n:])
-					c.played += int64(n)
-					return s.buf
+				if k > 0 {
+					return pad(k)
 				}
 				var err error
 				select {
@@ -213,24 +253,22 @@ func (s *state) next(c *current) []int16 {
 				}
 				return nil
 			case got:
-				c.leftover = b
-			case n == 0:
+				c.chunk, c.leftover = b, b
+			case k == 0:
 				if c.started {
 					s.p.starved.Add(1)
 				}
 				return nil
 			default:
-				clear(s.buf[n:]) // a short block: pad rather than wait
-				c.played += int64(n)
-				return s.buf
+				return pad(k) // a short block: pad rather than wait
 			}
 		}
-		k := copy(s.buf[n:], c.leftover)
-		c.leftover = c.leftover[k:]
-		n += k
+		m := copy(buf[k:], c.leftover)
+		c.leftover = c.leftover[m:]
+		k += m
 	}
-	c.played += int64(n)
-	return s.buf
+	c.played += int64(k)
+	return buf
 }
 
 func (s *state) emit(ev Event) {
@@ -259,7 +297,8 @@ func (s *state) play(it Item) {
 	c := &current{
 		it:     it,
 		cancel: cancel,
-		blocks: make(chan []int16, max(1, int(s.p.opts.Prefetch/(readChunk*s.p.opts.Block)))),
+		chunks: make(chan []int16, s.p.queue),
+		free:   make(chan []int16, s.p.queue+3), // the queue, Run's, the reader's held and filling
 		errc:   make(chan error, 1),
 		// Unbuffered: a source is handed over only to a Run that takes it.
 		handoff: make(chan audio.TimedSource),
@@ -271,7 +310,7 @@ func (s *state) play(it Item) {
 		s.gain.RampTo(it.Gain, 0)
 	}
 	s.p.wg.Add(1)
-	go s.p.read(ctx, it, c, c.blocks, c.errc, &c.readerDone)
+	go s.p.read(ctx, it, c)
 }
 
 func (s *state) stop(id string, fade time.Duration) {
@@ -323,29 +362,32 @@ func (s *state) setGain(g float64) {
 }
 
 // read is an item's reader goroutine: it opens the source, skips to the
-// resume point, and queues blocks until the source ends, fails, or ctx ends.
-func (p *Player) read(ctx context.Context, it Item, c *current, blocks chan<- []int16, errc chan<- error, done *atomic.Bool) {
+// resume point, and queues chunks until the source ends, fails, or ctx ends.
+func (p *Player) read(ctx context.Context, it Item, c *current) {
 	defer p.wg.Done()
-	err := p.readAll(ctx, it, c.handoff, blocks)
+	err := p.readAll(ctx, it, c)
 	if errors.Is(err, errHandedOff) {
 		return // Run reads the source itself and ends the item
 	}
-	defer close(blocks)
-	done.Store(true)
-	errc <- err
+	defer close(c.chunks)
+	c.readerDone.Store(true)
+	c.errc <- err
 }
 
 // preroll is how many chunks an item must have queued before it starts:
-// one chunk (readChunk blocks, 40 ms) is a little audio in hand.
+// the first chunk (firstChunk blocks) is a little audio in hand.
 const preroll = 1
 
-// readChunk is how many blocks a reader reads and queues at once. The
-// reader then wakes every 40 ms instead of every block: on a small board
-// each wake-up (a context switch, the Go scheduler looking for work) costs
-// more than reading the audio.
-const readChunk = 4
+// firstChunk is how many blocks each of the first two chunks of an item
+// holds. The reader holds a chunk back until it has read the next, so an
+// item starts once two chunks are in: small ones start a source that
+// trickles in (a stream without a burst on connect) after 80 ms of its
+// audio, not 200. Later chunks are Player.chunk samples: a reader wakes
+// once per chunk, and on a small board each wake-up (a context switch,
+// the Go scheduler looking for work) costs more than decoding the audio.
+const firstChunk = 4
 
-func (p *Player) readAll(ctx context.Context, it Item, handoff chan<- audio.TimedSource, blocks chan<- []int16) error {
+func (p *Player) readAll(ctx context.Context, it Item, c *current) error {
 	src, err := it.Open(ctx)
 	if err != nil {
 		return err
@@ -355,23 +397,32 @@ func (p *Player) readAll(ctx context.Context, it Item, handoff chan<- audio.Time
 		return errors.New("player: source format " + src.Format().String() + " is not the output format " + p.format.String())
 	}
 	if ts, ok := src.(audio.TimedSource); ok {
-		return handOff(ctx, ts, handoff)
+		return handOff(ctx, ts, c.handoff)
 	}
 	defer src.Close()
 	send := func(b []int16) error {
 		select {
-		case blocks <- b:
+		case c.chunks <- b:
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
-	// One block is held back so that when the source ends its last block
+	size, small := min(p.chunk, firstChunk*p.block), 2
+	// One chunk is held back so that when the source ends its last block
 	// can be faded out: a source that stops mid-waveform would click.
 	var held []int16
 	for {
-		buf := make([]int16, p.block*readChunk)
-		n, rerr := readFull(src, buf)
+		var buf []int16
+		select {
+		case buf = <-c.free:
+		default:
+			buf = make([]int16, p.chunk)
+		}
+		n, rerr := readFull(src, buf[:size])
+		if small--; small == 0 {
+			size = p.chunk
+		}
 		if b := buf[:n-n%p.format.Channels]; len(b) > 0 {
 			if held != nil {
 				if err := send(held); err != nil {
