@@ -325,3 +325,21 @@ func TestOTACommandAccepted(t *testing.T) {
 		return false
 	})
 }
+
+// A report queued just before the agent stops is published, not lost with
+// the process: the updater reports ota.switching, then asks for the
+// switch, and Run may see the switch first. (Seen under load: the event
+// never reached the operator, the rest of the update did.)
+func TestReportQueuedBeforeAStopIsPublished(t *testing.T) {
+	p := otaTestPole(t, nil, nil, false)
+	p.published()
+	p.Report("ota.switching", map[string]any{"version": "v1.1.0", "slot": "b"})
+	p.otaSwitch()
+	p.shutdown("agent_restarted", nil)
+	for _, m := range p.published() {
+		if strings.Contains(string(m.Payload), `"type":"ota.switching"`) {
+			return
+		}
+	}
+	t.Fatal("ota.switching was not published before the agent stopped")
+}

@@ -323,6 +323,9 @@ func (a *Agent) sourceNote(n note) {
 // restart is not a cut at full level with the amplifier left on. It waits
 // for the player's fade at most a second.
 func (a *Agent) shutdown(reason string, events <-chan player.Event) {
+	// Reports queued before the stop (the updater's ota.switching, which it
+	// sends before asking for the switch) become events now, not never.
+	a.drainNotes()
 	it := a.seq.Item()
 	if it != nil && a.seq.Audible() {
 		a.player.Stop(it.ID, a.fade())
