@@ -46,50 +46,6 @@ reboot_s = 3600
 	return wire.Topics{Root: wire.DefaultRoot, ID: id}, filepath.Join(dir, "sim", "modem")
 }
 
-// untilIn is until with a deadline of its own: readings and telemetry
-// come every 10 s, so a change takes up to 20 s to show.
-func untilIn(t *testing.T, ch <-chan mqtttest.Message, d time.Duration, what string, ok func(mqtttest.Message) bool) mqtttest.Message {
-	t.Helper()
-	deadline := time.After(d)
-	var skipped []string
-	for {
-		select {
-		case m := <-ch:
-			if ok(m) {
-				return m
-			}
-			skipped = append(skipped, m.String())
-		case <-deadline:
-			t.Fatalf("never saw %s within %v; skipped meanwhile:\n%s", what, d, strings.Join(skipped[max(0, len(skipped)-30):], "\n"))
-		}
-	}
-}
-
-// untilAllIn is untilAll with a deadline of its own.
-func untilAllIn(t *testing.T, ch <-chan mqtttest.Message, d time.Duration, preds ...func(mqtttest.Message) bool) []mqtttest.Message {
-	t.Helper()
-	got := make([]mqtttest.Message, len(preds))
-	found := make([]bool, len(preds))
-	left := len(preds)
-	deadline := time.After(d)
-	var seen []string
-	for left > 0 {
-		select {
-		case m := <-ch:
-			seen = append(seen, m.String())
-			for i, ok := range preds {
-				if !found[i] && ok(m) {
-					got[i], found[i] = m, true
-					left--
-				}
-			}
-		case <-deadline:
-			t.Fatalf("saw only %v of the expected messages within %v; seen:\n%s", found, d, strings.Join(seen[max(0, len(seen)-30):], "\n"))
-		}
-	}
-	return got
-}
-
 func teleRSRP(topics wire.Topics, rsrp float64) func(mqtttest.Message) bool {
 	return func(m mqtttest.Message) bool {
 		var tele wire.Tele
@@ -125,7 +81,7 @@ func TestE2EModemReadingsAlarmsAndASilentModem(t *testing.T) {
 	topics, modemDir := modemPole(t, b, "pole-modem")
 
 	// The emulated modem as it starts: registered on Viettel, -95 dBm.
-	m := untilIn(t, watch, 60*time.Second, "telemetry from the modem", teleRSRP(topics, -95))
+	m := untilWithin(t, watch, "telemetry from the modem", 60*time.Second, teleRSRP(topics, -95))
 	tele := decode[map[string]any](t, m)
 	mt, _ := json.Marshal(tele["modem"])
 	for _, want := range []string{`"operator":"Viettel"`, `"mcc":"452"`, `"mnc":"04"`, `"registration":"home"`, `"sim":"ready"`, `"apn":"v-internet"`, `"imei":"869710030002905"`} {
@@ -135,13 +91,13 @@ func TestE2EModemReadingsAlarmsAndASilentModem(t *testing.T) {
 	}
 	// A change of signal appears in the telemetry after the next reading.
 	writeModem(t, simmodem.WriteRSRP(modemDir, -101))
-	untilIn(t, watch, 60*time.Second, "telemetry with RSRP -101", teleRSRP(topics, -101))
+	untilWithin(t, watch, "telemetry with RSRP -101", 60*time.Second, teleRSRP(topics, -101))
 
 	// The SIM is taken out, and put back.
 	writeModem(t, simmodem.WriteState(modemDir, simmodem.StateNoSIM))
-	noSIM := decode[wire.State](t, untilIn(t, watch, 60*time.Second, "state with modem.no_sim", stateAlarm(topics, "modem.no_sim", true, nil)))
+	noSIM := decode[wire.State](t, untilWithin(t, watch, "state with modem.no_sim", 60*time.Second, stateAlarm(topics, "modem.no_sim", true, nil)))
 	writeModem(t, simmodem.WriteState(modemDir, simmodem.StateRegistered))
-	untilIn(t, watch, 60*time.Second, "state without modem.no_sim", stateAlarm(topics, "modem.no_sim", false, &noSIM))
+	untilWithin(t, watch, "state without modem.no_sim", 60*time.Second, stateAlarm(topics, "modem.no_sim", false, &noSIM))
 
 	// The modem falls silent: commands are answered while the agent's
 	// poller waits on it (the modem holds a command unanswered, at.log
@@ -173,14 +129,14 @@ func TestE2EModemReadingsAlarmsAndASilentModem(t *testing.T) {
 	if !answeredWhileHeld {
 		t.Error("no ping was answered while the modem held a command: the agent waits on the modem")
 	}
-	silent := decode[wire.State](t, untilIn(t, watch, 60*time.Second, "state with modem.unresponsive", stateAlarm(topics, "modem.unresponsive", true, nil)))
+	silent := decode[wire.State](t, untilWithin(t, watch, "state with modem.unresponsive", 60*time.Second, stateAlarm(topics, "modem.unresponsive", true, nil)))
 	mqtttest.Publish(t, op, topics.Cmd(), 1, false, []byte(`{"id":"st-1","cmd":"status"}`))
 	ack := decode[wire.Ack](t, until(t, watch, "status of a pole with a silent modem", ackFor(topics, "st-1")))
 	if res, _ := json.Marshal(ack.Result); !ack.OK || !strings.Contains(string(res), "modem.unresponsive") {
 		t.Errorf("status: %s", res)
 	}
 	writeModem(t, simmodem.WriteState(modemDir, simmodem.StateRegistered))
-	untilIn(t, watch, 60*time.Second, "state without modem.unresponsive", stateAlarm(topics, "modem.unresponsive", false, &silent))
+	untilWithin(t, watch, "state without modem.unresponsive", 60*time.Second, stateAlarm(topics, "modem.unresponsive", false, &silent))
 }
 
 func TestE2EWatchdogCyclesTheRadioWhileTheBrokerIsAway(t *testing.T) {
@@ -188,9 +144,9 @@ func TestE2EWatchdogCyclesTheRadioWhileTheBrokerIsAway(t *testing.T) {
 	b := mqtttest.Start(t)
 	watch := b.Subscribe(t, "loaxa/v1/dev/pole-wd/#")
 	topics, modemDir := modemPole(t, b, "pole-wd")
-	untilIn(t, watch, 60*time.Second, "online", statusIs(topics.Status(), true, 1))
+	untilWithin(t, watch, "online", 60*time.Second, statusIs(topics.Status(), true, 1))
 	// The modem answered (the radio can be cycled) before the broker goes.
-	untilIn(t, watch, 60*time.Second, "telemetry from the modem", teleRSRP(topics, -95))
+	untilWithin(t, watch, "telemetry from the modem", 60*time.Second, teleRSRP(topics, -95))
 
 	b.Stop()
 	deadline := time.Now().Add(90 * time.Second)
@@ -215,7 +171,7 @@ func TestE2EWatchdogCyclesTheRadioWhileTheBrokerIsAway(t *testing.T) {
 	}
 	// The test's subscriber does not keep the order of messages: either
 	// may come first.
-	got := untilAllIn(t, watch, 90*time.Second, step("reconnect"), step("radio_cycle"))
+	got := untilAllWithin(t, watch, 90*time.Second, step("reconnect"), step("radio_cycle"))
 	reconnect, radio := decode[wire.Event](t, got[0]), decode[wire.Event](t, got[1])
 	for _, ev := range []wire.Event{reconnect, radio} {
 		at, down := ev.Data["at"].(float64), ev.Data["down_since"].(float64)

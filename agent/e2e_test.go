@@ -119,7 +119,7 @@ func untilWithin(t *testing.T, ch <-chan mqtttest.Message, what string, d time.D
 			}
 			skipped = append(skipped, m.String())
 		case <-deadline:
-			t.Fatalf("never saw %s; skipped meanwhile:\n%s", what, strings.Join(skipped, "\n"))
+			t.Fatalf("never saw %s within %v; skipped meanwhile:\n%s", what, d, strings.Join(skipped, "\n"))
 		}
 	}
 }
@@ -128,10 +128,17 @@ func untilWithin(t *testing.T, ch <-chan mqtttest.Message, what string, d time.D
 // order, and returns the first match of each.
 func untilAll(t *testing.T, ch <-chan mqtttest.Message, preds ...func(mqtttest.Message) bool) []mqtttest.Message {
 	t.Helper()
+	return untilAllWithin(t, ch, 2*mqtttest.WaitTimeout, preds...)
+}
+
+// untilAllWithin is untilAll with its own bound, for what takes long by
+// design (the modem's readings come every 10 s, say).
+func untilAllWithin(t *testing.T, ch <-chan mqtttest.Message, d time.Duration, preds ...func(mqtttest.Message) bool) []mqtttest.Message {
+	t.Helper()
 	got := make([]mqtttest.Message, len(preds))
 	found := make([]bool, len(preds))
 	left := len(preds)
-	deadline := time.After(2 * mqtttest.WaitTimeout)
+	deadline := time.After(d)
 	var seen []string
 	for left > 0 {
 		select {
@@ -144,7 +151,7 @@ func untilAll(t *testing.T, ch <-chan mqtttest.Message, preds ...func(mqtttest.M
 				}
 			}
 		case <-deadline:
-			t.Fatalf("saw only %v of the expected messages; seen:\n%s", found, strings.Join(seen, "\n"))
+			t.Fatalf("saw only %v of the expected messages within %v; seen:\n%s", found, d, strings.Join(seen, "\n"))
 		}
 	}
 	return got
