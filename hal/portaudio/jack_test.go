@@ -79,7 +79,12 @@ func TestJACKPlaysWhatWasWritten(t *testing.T) {
 // soundRuns splits interleaved p at every run of two or more frames of
 // digital silence (a sampled 1 kHz sine is zero on one frame at most).
 func soundRuns(p []int16, ch int) [][]int16 {
+	frames := len(p) / ch
+	// silent: frame i is digital silence; the edges count as silence.
 	silent := func(i int) bool {
+		if i < 0 || i >= frames {
+			return true
+		}
 		for _, v := range p[i*ch : (i+1)*ch] {
 			if v != 0 {
 				return false
@@ -88,10 +93,9 @@ func soundRuns(p []int16, ch int) [][]int16 {
 		return true
 	}
 	var runs [][]int16
-	frames := len(p) / ch
 	start := -1
 	for i := 0; i <= frames; i++ {
-		gap := i == frames || (silent(i) && (i+1 == frames || silent(i+1)) || (silent(i) && i > 0 && silent(i-1)))
+		gap := i == frames || silent(i) && (i > 0 && silent(i-1) || silent(i+1))
 		switch {
 		case !gap && start < 0:
 			start = i

@@ -17,9 +17,9 @@ import (
 // time that needs no hardware, and that a test can take away mid-play as
 // a wedged or unplugged USB card would be.
 type JACK struct {
-	Name   string          // the server's name: clients find it through Env
-	Cmd    *exec.Cmd       // jackd
-	Exited <-chan struct{} // closed when jackd has ended
+	name   string          // the server's name: clients find it through Env
+	cmd    *exec.Cmd       // jackd
+	exited <-chan struct{} // closed when jackd has ended
 	logs   testenv.Buffer
 }
 
@@ -34,30 +34,30 @@ func StartJACK(tb testing.TB, period int) *JACK {
 	paths := testenv.NeedTools(tb,
 		testenv.Tool{Cmd: "jackd", Package: "jackd2"},
 		testenv.Tool{Cmd: "jack_wait", Package: "jackd2"})
-	j := &JACK{Name: fmt.Sprintf("loaxa-test-%d-%d", os.Getpid(), time.Now().UnixNano())}
-	j.Cmd = exec.Command(paths[0], "--no-realtime", "--timeout", "5000", "-d", "dummy", "-r", "48000", "-p", strconv.Itoa(period))
-	j.Cmd.Env = append(os.Environ(), j.Env())
-	j.Cmd.Stdout, j.Cmd.Stderr = &j.logs, &j.logs
-	testenv.DieWithTest(j.Cmd)
+	j := &JACK{name: fmt.Sprintf("loaxa-test-%d-%d", os.Getpid(), time.Now().UnixNano())}
+	j.cmd = exec.Command(paths[0], "--no-realtime", "--timeout", "5000", "-d", "dummy", "-r", "48000", "-p", strconv.Itoa(period))
+	j.cmd.Env = append(os.Environ(), j.Env())
+	j.cmd.Stdout, j.cmd.Stderr = &j.logs, &j.logs
+	testenv.DieWithTest(j.cmd)
 	// SIGTERM, not SIGKILL, even when the test binary dies: a killed
 	// jackd keeps its slot in JACK's registry of servers
 	// (/dev/shm/jack-shm-registry), and after eight of them, each under
 	// a name of its own, no JACK server starts on the machine any more
 	// ("Too many servers already active").
-	j.Cmd.SysProcAttr.Pdeathsig = syscall.SIGTERM
-	if err := j.Cmd.Start(); err != nil {
+	j.cmd.SysProcAttr.Pdeathsig = syscall.SIGTERM
+	if err := j.cmd.Start(); err != nil {
 		tb.Fatalf("jackd: %v", err)
 	}
 	exited := make(chan struct{})
 	go func() {
-		j.Cmd.Wait()
+		j.cmd.Wait()
 		close(exited)
 	}()
-	j.Exited = exited
+	j.exited = exited
 	tb.Cleanup(func() {
 		j.Stop()
 		// What the server and its clients leave in /dev/shm under its name.
-		leftovers, _ := filepath.Glob("/dev/shm/jack*" + j.Name + "*")
+		leftovers, _ := filepath.Glob("/dev/shm/jack*" + j.name + "*")
 		for _, f := range leftovers {
 			os.RemoveAll(f)
 		}
@@ -65,7 +65,7 @@ func StartJACK(tb testing.TB, period int) *JACK {
 			tb.Logf("jackd log:\n%s", j.logs.String())
 		}
 	})
-	wait := exec.Command(paths[1], "--server", j.Name, "--wait", "--timeout", "20")
+	wait := exec.Command(paths[1], "--server", j.name, "--wait", "--timeout", "20")
 	if out, err := wait.CombinedOutput(); err != nil {
 		tb.Fatalf("jackd did not come up: %v\n%s\njackd: %s", err, out, j.logs.String())
 	}
@@ -73,18 +73,15 @@ func StartJACK(tb testing.TB, period int) *JACK {
 }
 
 // Env is the environment variable that points JACK clients at the server.
-func (j *JACK) Env() string { return "JACK_DEFAULT_SERVER=" + j.Name }
-
-// Logs is what jackd printed so far.
-func (j *JACK) Logs() string { return j.logs.String() }
+func (j *JACK) Env() string { return "JACK_DEFAULT_SERVER=" + j.name }
 
 // Stop ends the server (SIGTERM, SIGKILL after 10 s) and waits for it.
 func (j *JACK) Stop() {
-	j.Cmd.Process.Signal(syscall.SIGTERM)
+	j.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-j.Exited:
+	case <-j.exited:
 	case <-time.After(10 * time.Second):
-		j.Cmd.Process.Kill()
-		<-j.Exited
+		j.cmd.Process.Kill()
+		<-j.exited
 	}
 }
