@@ -185,7 +185,9 @@ func TestSilentAndGarbageAreBounded(t *testing.T) {
 }
 
 func TestRSRPAndGNSSFollowTheFiles(t *testing.T) {
-	s := startSim(t, simmodem.Options{})
+	// Followed as they change, not by polling: an idle pole is not woken
+	// to read files that did not change.
+	s := startSim(t, simmodem.Options{Watch: time.Hour})
 	m := newModem(t, halmodem.Config{Port: s.Path()})
 	if err := simmodem.WriteRSRP(dirOf(s), -112.4); err != nil {
 		t.Fatal(err)
@@ -204,12 +206,12 @@ func TestRSRPAndGNSSFollowTheFiles(t *testing.T) {
 	}
 	// Nonsense in a control file changes nothing. (Written atomically: a
 	// gnss file caught empty in the middle of a plain write means "no fix".)
+	seen := s.Ignored()
 	for name, content := range map[string]string{"rsrp": "very weak\n", "state": "flying\n", "gnss": "91,0\n"} {
 		if _, err := atomicfile.WriteFile(filepath.Join(dirOf(s), name), []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	seen := s.Ignored()
 	waitFor(t, "the emulator to read the nonsense", func() bool { return s.Ignored() >= seen+3 })
 	r, err := m.Read(context.Background())
 	if err != nil || *r.RSRPdBm != -112 || *r.Registration != hal.RegHome || !r.GNSS.Fix {
@@ -254,7 +256,8 @@ func TestGoneAndBackUnderAnotherName(t *testing.T) {
 // AT+CFUN=1,1 makes the modem leave and come back under another name, as
 // a USB modem re-enumerates; the next readings find it.
 func TestResetComesBack(t *testing.T) {
-	s := startSim(t, simmodem.Options{ResetDowntime: 50 * time.Millisecond})
+	// Back when its downtime ends, not at the next poll.
+	s := startSim(t, simmodem.Options{ResetDowntime: 50 * time.Millisecond, Watch: time.Hour})
 	m := newModem(t, halmodem.Config{Port: s.Path()})
 	if _, err := m.Read(context.Background()); err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/loaxa/loaxa/internal/clock"
+	"github.com/loaxa/loaxa/sim/internal/watch"
 )
 
 // State is what the emulated modem does, as written in DIR/state.
@@ -48,6 +49,11 @@ const (
 	DefaultResetDowntime = time.Second
 )
 
+// watchedPoll is how often a modem whose directory is watched reads its
+// control files anyway, and lets go of a tty a killed client left
+// exclusive (see releaseExclusive).
+const watchedPoll = time.Second
+
 // maxCommandLine bounds a command line; a longer one is answered ERROR.
 const maxCommandLine = 560
 
@@ -67,8 +73,10 @@ type Options struct {
 	// MaxLogBytes bounds DIR/at.log: past it the file becomes at.log.1
 	// and a new one starts. 0 means DefaultMaxLogBytes.
 	MaxLogBytes int64
-	// Watch is how often the control files are read; 0 means
-	// DefaultWatch.
+	// Watch is how often the control files are read when their
+	// directory cannot be watched (inotify); 0 means DefaultWatch. A
+	// watched directory's files are read at each change, and besides
+	// every Watch or every second, whichever is longer.
 	Watch time.Duration
 	// ResetDowntime is how long the modem is away after AT+CFUN=1,1; 0
 	// means DefaultResetDowntime.
@@ -87,10 +95,13 @@ type Modem struct {
 	clk  clock.Clock
 	log  *slog.Logger
 	quit chan struct{}
-	kick chan struct{}  // wakes the owner: a reset began
-	ran  chan struct{}  // closed when the owner goroutine returned
-	wg   sync.WaitGroup // the goroutines that serve a tty
-	once sync.Once
+	kick chan struct{} // wakes the owner: a reset began
+	// files tells of changes to the control files; nil when the
+	// directory could not be watched and the owner polls them.
+	files *watch.Watcher
+	ran   chan struct{}  // closed when the owner goroutine returned
+	wg    sync.WaitGroup // the goroutines that serve a tty
+	once  sync.Once
 
 	logMu    sync.Mutex // guards the log file's size
 	logBytes int64
@@ -161,8 +172,17 @@ func Start(o Options) (*Modem, error) {
 	if err := os.Remove(m.Path()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("sim modem: %w", err)
 	}
+	// Watch before the first read, so that no change goes unseen.
+	if w, err := watch.Dir(o.Dir, stateFile, rsrpFile, gnssFile); err != nil {
+		m.log.Info("sim modem: polling the control files", "every", o.Watch, "err", err)
+	} else {
+		m.files = w
+	}
 	m.readControls()
 	if err := m.reconcile(); err != nil {
+		if m.files != nil {
+			m.files.Close()
+		}
 		return nil, err
 	}
 	go m.run()
@@ -244,19 +264,40 @@ func (m *Modem) Close() error {
 // tty up or down.
 func (m *Modem) run() {
 	defer close(m.ran)
-	tk := m.clk.NewTicker(m.o.Watch)
-	defer tk.Stop()
+	poll := m.o.Watch
+	var changed <-chan struct{}
+	if m.files != nil {
+		defer m.files.Close()
+		poll, changed = max(poll, watchedPoll), m.files.Changed()
+	}
+	tm := m.clk.NewTimer(poll)
+	defer tm.Stop()
 	for {
 		select {
 		case <-m.quit:
 			return
-		case <-tk.C():
+		case <-tm.C():
+		case <-changed:
 		case <-m.kick:
 		}
 		m.readControls()
 		if err := m.reconcile(); err != nil {
 			m.log.Warn("sim modem", "err", err)
 		}
+		// A modem away for a reset comes back when its downtime ends.
+		next := poll
+		m.mu.Lock()
+		if d := m.resetUntil.Sub(m.clk.Now()); d > 0 && d < next {
+			next = d
+		}
+		m.mu.Unlock()
+		if !tm.Stop() {
+			select {
+			case <-tm.C():
+			default:
+			}
+		}
+		tm.Reset(next)
 	}
 }
 
