@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/loaxa/loaxa/internal/daemon"
@@ -14,6 +15,16 @@ import (
 var version = "dev"
 
 func main() {
+	if os.Getenv("GOMAXPROCS") == "" {
+		// One processor for Go code: the agent is a handful of goroutines
+		// that wake about 25 times a second to feed the speaker, and with
+		// more processors each wake-up also wakes an idle one's thread to
+		// look for work. That cost about a quarter of the CPU spent per
+		// second of audio (docs/benchmarks.md, "Audio CPU"). Blocking
+		// calls (cgo, system calls) still get threads of their own. The
+		// environment's GOMAXPROCS, when set, wins.
+		runtime.GOMAXPROCS(1)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	if len(os.Args) > 1 && os.Args[1] == "supervise" {
 		// What systemd runs: the supervisor, which runs this same binary
