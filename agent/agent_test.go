@@ -53,6 +53,7 @@ func newPole(t *testing.T, dir string, edit func(*config.Config)) *testPole {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { hw.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	a, err := New(Options{Config: cfg, ConfigPath: filepath.Join(dir, "loaxa.toml"), Hardware: hw.HAL(), Clock: clk, Log: log, Version: "test"})
 	if err != nil {

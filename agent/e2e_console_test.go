@@ -154,6 +154,7 @@ func startConsolePole(t *testing.T, b *mqtttest.Broker, id string) *consolePole 
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { hw.Close() })
 	log := slog.New(slog.DiscardHandler)
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("pole", id)

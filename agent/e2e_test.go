@@ -72,6 +72,7 @@ func startPoleWith(t testing.TB, b *mqtttest.Broker, id, dir string, o poleOptio
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { hw.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("pole", id)

@@ -39,6 +39,7 @@ func handPole(t *testing.T) (*testPole, *clock.Fake) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { hw.Close() })
 	pl, _ := player.New(player.Options{Sink: nullSink{}, Clock: clk})
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	a, err := New(Options{Config: cfg, ConfigPath: filepath.Join(dir, "loaxa.toml"), Hardware: hw.HAL(), Clock: clk, Log: log, Version: "test", Player: pl, OpenSource: toneOpener})

@@ -56,6 +56,7 @@ func livePole(t *testing.T, clk string, edit func(*config.Config)) (*testPole, *
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { hw.Close() })
 	pl, _ := player.New(player.Options{Sink: nullSink{}, Clock: fc})
 	ol := &openLog{}
 	a, err := New(Options{Config: cfg, ConfigPath: filepath.Join(dir, "loaxa.toml"), Hardware: hw.HAL(), Clock: fc,

@@ -105,6 +105,7 @@ func otaTestPole(t *testing.T, sup *fakeSupervisor, hw func(*sim.Hardware), with
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { h.Close() })
 	if hw != nil {
 		hw(h)
 	}

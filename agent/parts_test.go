@@ -45,6 +45,7 @@ func partsPole(t *testing.T, dir string, start time.Time, edit func(*config.Conf
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { hw.Close() })
 	pl, _ := player.New(player.Options{Sink: nullSink{}, Clock: clk})
 	opts := Options{Config: cfg, ConfigPath: filepath.Join(dir, "loaxa.toml"), Hardware: hw.HAL(), Clock: clk,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "test", Player: pl, OpenSource: toneOpener}

@@ -72,6 +72,7 @@ func weekPoleWith(t *testing.T, dir string, start time.Time, edit func(*config.C
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { hw.Close() })
 	tape := &tapePlayer{f: outFormat}
 	a, err := New(Options{Config: cfg, ConfigPath: filepath.Join(dir, "loaxa.toml"), Hardware: hw.HAL(), Clock: clk,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "test", Player: &tapeShim{tape, clk}, OpenSource: toneOpener})

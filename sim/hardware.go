@@ -16,6 +16,7 @@ import (
 	"github.com/loaxa/loaxa/hal"
 	"github.com/loaxa/loaxa/internal/atomicfile"
 	"github.com/loaxa/loaxa/internal/clock"
+	"github.com/loaxa/loaxa/sim/internal/watch"
 )
 
 // Names of the files in the simulation directory.
@@ -54,6 +55,15 @@ type Hardware struct {
 	hw  *hal.Hardware
 	// inputs never changes after NewHardware.
 	inputs map[string]*input
+
+	// inputMu guards inputWatch and inputCache.
+	inputMu sync.Mutex
+	// inputWatch follows DIR/inputs, so that reading an input costs a
+	// file read only after someone changed its file: the agent polls
+	// every input five times a second, which on a pole is a register
+	// read (nil: no directory, or no inotify, and every read reads).
+	inputWatch *watch.Poller
+	inputCache map[string]bool // levels read since the last change; errors are not kept
 
 	// setMu serialises output changes, so that transitions, the files and
 	// the OnTransition callbacks all see them in the same order.
@@ -99,13 +109,14 @@ func NewHardware(dir string, l hal.Layout, clk clock.Clock) (*Hardware, error) {
 		return nil, fmt.Errorf("sim: %w", err)
 	}
 	h := &Hardware{
-		dir:       dir,
-		clk:       clk,
-		inputs:    map[string]*input{},
-		outputs:   map[string]*pinState{},
-		latched:   map[string]latch{},
-		inputVals: map[string]bool{},
-		temp:      defaultTemp,
+		dir:        dir,
+		clk:        clk,
+		inputs:     map[string]*input{},
+		outputs:    map[string]*pinState{},
+		latched:    map[string]latch{},
+		inputVals:  map[string]bool{},
+		inputCache: map[string]bool{},
+		temp:       defaultTemp,
 	}
 	if dir != "" {
 		if err := os.MkdirAll(filepath.Join(dir, inputsDir), 0o755); err != nil {
@@ -146,7 +157,24 @@ func NewHardware(dir string, l hal.Layout, clk clock.Clock) (*Hardware, error) {
 			}
 		}
 	}
+	if dir != "" && len(h.inputs) > 0 {
+		// Without inotify every Read reads its file, as before.
+		h.inputWatch, _ = watch.Poll(filepath.Join(dir, inputsDir), slices.Collect(maps.Keys(h.inputs))...)
+	}
 	return h, nil
+}
+
+// Close stops following the control files. The parts keep working (an
+// input is then read from its file at every Read).
+func (h *Hardware) Close() error {
+	h.inputMu.Lock()
+	w := h.inputWatch
+	h.inputWatch = nil
+	h.inputMu.Unlock()
+	if w == nil {
+		return nil
+	}
+	return w.Close()
 }
 
 // newOutput creates the output for pc, starting at its latched level.

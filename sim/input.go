@@ -38,13 +38,34 @@ func (i *input) path() string { return filepath.Join(i.h.dir, inputsDir, i.name)
 
 // Read returns the input's state: from its control file when the hardware
 // has a directory (a missing file means the default), from SetInput
-// otherwise.
+// otherwise. The file is read again only after it changed.
 func (i *input) Read() (bool, error) {
-	if i.h.dir == "" {
-		i.h.mu.Lock()
-		defer i.h.mu.Unlock()
-		return i.h.inputVals[i.name], nil
+	h := i.h
+	if h.dir == "" {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.inputVals[i.name], nil
 	}
+	h.inputMu.Lock()
+	defer h.inputMu.Unlock()
+	if h.inputWatch == nil {
+		return i.readFile()
+	}
+	if h.inputWatch.Changed() {
+		clear(h.inputCache)
+	}
+	if v, ok := h.inputCache[i.name]; ok {
+		return v, nil
+	}
+	v, err := i.readFile()
+	if err == nil {
+		h.inputCache[i.name] = v
+	}
+	return v, err
+}
+
+// readFile reads the input's control file.
+func (i *input) readFile() (bool, error) {
 	data, err := os.ReadFile(i.path())
 	if errors.Is(err, fs.ErrNotExist) {
 		return defaultInput(i.name), nil

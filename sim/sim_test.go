@@ -39,6 +39,7 @@ func newSim(t *testing.T, dir string, l hal.Layout) (*Hardware, *clock.Fake) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { h.Close() })
 	return h, clk
 }
 
@@ -338,6 +339,10 @@ func TestInputControlFiles(t *testing.T) {
 			if _, err := os.Stat(path); err != nil {
 				t.Fatalf("control file not created at start: %v", err)
 			}
+			// Read once first: a level read before is not kept past a change.
+			if _, err := h.HAL().Inputs[tt.input].Read(); err != nil {
+				t.Fatal(err)
+			}
 			if tt.content == nil {
 				if err := os.Remove(path); err != nil {
 					t.Fatal(err)
@@ -552,6 +557,7 @@ func BenchmarkSetWithDir(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(func() { h.Close() })
 	z := h.HAL().Zones["z1"][0]
 	for i := 0; b.Loop(); i++ {
 		if err := z.Set(i%2 == 0); err != nil {
@@ -568,6 +574,7 @@ func TestSimClockStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { h.Close() })
 	clk := h.HAL().Clock
 	for _, tc := range []struct {
 		file   string

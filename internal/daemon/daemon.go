@@ -199,9 +199,12 @@ func Main(ctx context.Context, args []string, version string, stdout, stderr io.
 		log.Info("embedded MQTT broker listening", "addr", b.Addr())
 	}
 	clk := clock.Real{}
-	hw, _, missing, err := Hardware(cfg, f.Sim, clk)
+	hw, simHW, missing, err := Hardware(cfg, f.Sim, clk)
 	if err != nil {
 		return fail("hardware", err)
+	}
+	if simHW != nil {
+		defer simHW.Close()
 	}
 	// The modem outlives the agent's poller: halted once Run returned.
 	modem := Modem(cfg, f.Sim, clk, log)

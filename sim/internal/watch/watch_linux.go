@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -96,24 +97,106 @@ func (w *Watcher) signal() {
 // relevant reports whether the events in b concern a watched name. A
 // queue overflow (events were lost) counts as a change.
 func (w *Watcher) relevant(b []byte) bool {
-	if len(w.names) == 0 {
-		return true
-	}
+	rel, _ := scan(b, w.names)
+	return rel
+}
+
+// scan reads the events in b: relevant when one concerns a name in names
+// (any name when names is empty) or events were lost (a queue overflow);
+// gone when the directory itself went away (removed, or on a file system
+// unmounted), after which no event will ever come.
+func scan(b []byte, names []string) (relevant, gone bool) {
 	for len(b) >= unix.SizeofInotifyEvent {
 		// struct inotify_event: wd, mask, cookie, len, then the name.
 		mask := binary.NativeEndian.Uint32(b[4:8])
 		end := unix.SizeofInotifyEvent + int(binary.NativeEndian.Uint32(b[12:16]))
 		if end > len(b) || mask&unix.IN_Q_OVERFLOW != 0 {
-			return true
+			return true, gone
+		}
+		if mask&unix.IN_IGNORED != 0 {
+			relevant, gone = true, true
 		}
 		name := b[unix.SizeofInotifyEvent:end]
 		if i := slices.Index(name, 0); i >= 0 {
 			name = name[:i]
 		}
-		if slices.Contains(w.names, string(name)) {
-			return true
+		if len(names) == 0 || slices.Contains(names, string(name)) {
+			relevant = true
 		}
 		b = b[end:]
 	}
-	return false
+	return relevant, gone
+}
+
+// Poller follows the files of one directory without a goroutine: Changed
+// says, when asked, whether one changed since it last asked. The kernel
+// queues a change within the system call that makes it, so Changed after
+// a write (by any process) always sees that write.
+type Poller struct {
+	mu    sync.Mutex
+	fd    int // -1 once closed
+	names []string
+	buf   []byte
+}
+
+// Poll watches the directory dir for changes to the files called names
+// (all of its files when none is given).
+func Poll(dir string, names ...string) (*Poller, error) {
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		return nil, fmt.Errorf("watch %s: inotify: %w", dir, err)
+	}
+	if _, err := unix.InotifyAddWatch(fd, dir, events); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("watch %s: %w", dir, err)
+	}
+	return &Poller{fd: fd, names: names, buf: make([]byte, 16*(unix.SizeofInotifyEvent+unix.NAME_MAX+1))}, nil
+}
+
+// Changed reports whether a watched file changed since the last call. It
+// also says true when it cannot tell (the queue overflowed, the
+// descriptor failed, the Poller is closed): the caller then reads the
+// files, which is never wrong.
+func (p *Poller) Changed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fd < 0 {
+		return true
+	}
+	changed := false
+	for {
+		// A raw system call: this read never blocks (IN_NONBLOCK), and
+		// unlike syscall.Read it does not wake the Go runtime's monitor
+		// thread, which then polls every 20 µs for a while; the agent
+		// asks several times a second.
+		n, _, errno := unix.RawSyscall(unix.SYS_READ, uintptr(p.fd), uintptr(unsafe.Pointer(&p.buf[0])), uintptr(len(p.buf)))
+		switch {
+		case errno == unix.EAGAIN:
+			return changed
+		case errno != 0 || n == 0:
+			return true
+		}
+		rel, gone := scan(p.buf[:n], p.names)
+		if gone {
+			// The directory is gone: nothing will be said again, so
+			// from now on every answer is "changed".
+			unix.Close(p.fd)
+			p.fd = -1
+			return true
+		}
+		changed = changed || rel
+	}
+}
+
+// Close stops watching; Changed then always says true. Calling it again
+// does nothing.
+func (p *Poller) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fd < 0 {
+		return nil
+	}
+	err := unix.Close(p.fd)
+	p.fd = -1
+	return err
 }

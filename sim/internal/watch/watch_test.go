@@ -83,8 +83,70 @@ func TestChangesFoldIntoOne(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The receiver looks after the watcher read them all (200 events,
+	// which it may take in more than one read).
+	time.Sleep(100 * time.Millisecond)
 	changed(t, w, "100 writes")
 	quiet(t, w, "the one signal was received")
+}
+
+// A Poller sees each change at once, without waiting for anyone: the
+// kernel queues it within the writer's own system call. Files it does not
+// watch leave it quiet, and once its directory is gone it always says
+// "changed" (it cannot tell any more).
+func TestPollerAnswersAtOnce(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "inputs")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Poll(dir, "tamper", "mains")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if p.Changed() {
+		t.Fatal("changed before anything was written")
+	}
+	tamper := filepath.Join(dir, "tamper")
+	steps := []struct {
+		what string
+		do   func() error
+		want bool
+	}{
+		{"writing a watched file", func() error { return os.WriteFile(tamper, []byte("1\n"), 0o644) }, true},
+		{"nothing", func() error { return nil }, false},
+		{"100 writes", func() error {
+			for range 100 {
+				if err := os.WriteFile(tamper, []byte("0\n"), 0o644); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, true},
+		{"the 100 writes were reported", func() error { return nil }, false},
+		{"replacing the other one atomically", func() error {
+			_, err := atomicfile.WriteFile(filepath.Join(dir, "mains"), []byte("0\n"), 0o644)
+			return err
+		}, true},
+		{"writing a file that is not watched", func() error { return os.WriteFile(filepath.Join(dir, "notes"), nil, 0o644) }, false},
+		{"removing a watched file", func() error { return os.Remove(tamper) }, true},
+		{"removing the directory", func() error { return os.RemoveAll(dir) }, true},
+		{"nothing, with the directory gone", func() error { return nil }, true},
+	}
+	for _, st := range steps {
+		if err := st.do(); err != nil {
+			t.Fatal(err)
+		}
+		if got := p.Changed(); got != st.want {
+			t.Fatalf("after %s: Changed() = %v, want %v", st.what, got, st.want)
+		}
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !p.Changed() {
+		t.Fatal("a closed Poller said nothing changed")
+	}
 }
 
 // Close stops the goroutine (it returns only when it has) and may be
