@@ -16,6 +16,7 @@ import (
 	"github.com/loaxa/loaxa/audio/dsp"
 	"github.com/loaxa/loaxa/audio/wav"
 	"github.com/loaxa/loaxa/internal/clock"
+	"github.com/loaxa/loaxa/internal/timerfd"
 )
 
 // SpeakerFile is the name loaxad --sim gives the simulated speaker's
@@ -113,6 +114,10 @@ type AudioSink struct {
 	opts AudioSinkOptions
 	log  *slog.Logger
 	done chan struct{} // closed by Close: unblocks a pacing Write
+	// timer paces writes on the real clock (nil: a clock timer does):
+	// it wakes the process once per write where a Go timer woke it two
+	// or three times (internal/timerfd).
+	timer *timerfd.Timer
 
 	mu        sync.Mutex // guards the fields below
 	closed    bool
@@ -161,6 +166,9 @@ func NewAudioSink(f audio.Format, o AudioSinkOptions) (*AudioSink, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &AudioSink{f: f, clk: o.Clock, opts: o, log: log, done: make(chan struct{}), idle: true}
+	if _, real := o.Clock.(clock.Real); real && !o.NoPacing {
+		s.timer, _ = timerfd.New() // none: a Go timer paces
+	}
 	if o.Path != "" {
 		if err := os.MkdirAll(filepath.Dir(o.Path), 0o755); err != nil {
 			return nil, fmt.Errorf("sim: audio sink: %w", err)
@@ -272,6 +280,15 @@ func (s *AudioSink) Write(p []int16) error {
 
 // sleep waits d on the sink's clock, or until Close.
 func (s *AudioSink) sleep(d time.Duration) error {
+	if s.timer != nil {
+		if err := s.timer.Sleep(d); err != nil {
+			if errors.Is(err, timerfd.ErrClosed) {
+				return errors.New("sim: audio sink closed during write")
+			}
+			return fmt.Errorf("sim: audio sink: %w", err)
+		}
+		return nil
+	}
 	t := s.clk.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -380,6 +397,9 @@ func (s *AudioSink) Close() error {
 	}
 	s.closed = true
 	close(s.done)
+	if s.timer != nil {
+		s.timer.Close()
+	}
 	return s.closeFile()
 }
 

@@ -1,0 +1,96 @@
+//go:build linux
+
+package timerfd
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Timer is one timerfd. Sleep is for one goroutine at a time; Close may
+// come from any, and ends a Sleep in progress.
+type Timer struct {
+	f  *os.File
+	rc syscall.RawConn
+	// Kept in the (heap-allocated, never moving) Timer: the raw system
+	// calls take their addresses.
+	spec   unix.ItimerSpec
+	buf    [8]byte
+	closed atomic.Bool
+}
+
+// New opens a timer on the monotonic clock.
+func New() (*Timer, error) {
+	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("timerfd: %w", err)
+	}
+	// A non-blocking descriptor goes to Go's poller: Sleep parks the
+	// goroutine there, without holding a thread, and Close wakes it.
+	f := os.NewFile(uintptr(fd), "timerfd")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("timerfd: %w", err)
+	}
+	return &Timer{f: f, rc: rc}, nil
+}
+
+// ErrClosed is what a Sleep that Close ended returns.
+var ErrClosed = errors.New("timerfd: timer closed")
+
+// Sleep returns after d, or at once when d ≤ 0.
+func (t *Timer) Sleep(d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t.spec = unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d))}
+	var errno syscall.Errno
+	// Control holds the descriptor open for the call: a Close meanwhile
+	// cannot hand its number to another file.
+	if err := t.rc.Control(func(fd uintptr) {
+		_, _, errno = unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(&t.spec)), 0, 0, 0)
+	}); err != nil {
+		return t.failed(err)
+	}
+	if errno != 0 {
+		return fmt.Errorf("timerfd: arming: %w", errno)
+	}
+	// Arming cleared any expiry not read yet, so the read below is this
+	// sleep's: EAGAIN until the timer fires, then its count.
+	if err := t.rc.Read(func(fd uintptr) bool {
+		_, _, errno = unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&t.buf[0])), uintptr(len(t.buf)))
+		return errno != unix.EAGAIN
+	}); err != nil {
+		return t.failed(err)
+	}
+	if errno != 0 {
+		return fmt.Errorf("timerfd: reading: %w", errno)
+	}
+	return nil
+}
+
+// failed is the error of a call on the descriptor that could not be made.
+func (t *Timer) failed(err error) error {
+	if t.closed.Load() {
+		return ErrClosed
+	}
+	return fmt.Errorf("timerfd: %w", err)
+}
+
+// Close releases the timer and ends a Sleep in progress (with ErrClosed).
+// Calling it again does nothing.
+func (t *Timer) Close() error {
+	t.closed.Store(true)
+	if err := t.f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
+		return fmt.Errorf("timerfd: %w", err)
+	}
+	return nil
+}
