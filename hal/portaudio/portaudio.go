@@ -15,6 +15,7 @@ import (
 
 	"github.com/loaxa/loaxa/audio"
 	"github.com/loaxa/loaxa/hal"
+	"github.com/loaxa/loaxa/internal/timerfd"
 )
 
 // paMu serialises PortAudio's process-wide initialisation, termination and
@@ -59,6 +60,12 @@ type Sink struct {
 	running   bool // the stream is started
 	closed    bool
 	underruns atomic.Int64
+
+	// timer waits for room in the device's buffer before a write (nil:
+	// the write blocks in PortAudio). room is the most room ever seen:
+	// the buffer's size, learnt at the first write.
+	timer *timerfd.Timer
+	room  int
 }
 
 // stream is the part of *pa.Stream the Sink uses, so that tests can
@@ -68,6 +75,7 @@ type stream interface {
 	Start() error
 	Stop() error
 	Write() error
+	AvailableToWrite() (int, error)
 	Close() error
 	Info() *pa.StreamInfo
 }
@@ -154,6 +162,7 @@ func open(o Options, fpb int, log *slog.Logger) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("portaudio: opening %s for %v: %w", s.name, o.Format, err)
 	}
+	s.timer, _ = timerfd.New() // none: writes block in PortAudio
 	return s, nil
 }
 
@@ -271,6 +280,7 @@ func (s *Sink) Write(p []int16) error {
 		}
 		s.running = true
 	}
+	s.waitRoom(len(p) / ch)
 	for len(p) > 0 {
 		var n int
 		if s.float {
@@ -296,6 +306,41 @@ func (s *Sink) Write(p []int16) error {
 		}
 	}
 	return nil
+}
+
+// maxRoomWaits bounds the waits for room before one Write: a device that
+// stops consuming is left to block in PortAudio, where the caller's
+// watchdog (audio/guard) sees it.
+const maxRoomWaits = 4
+
+// waitRoom waits until the device's buffer has room for frames (or for
+// as much as it ever had room for), sleeping for as long as the device
+// needs to play the difference. A write that blocks in PortAudio holds
+// its thread in C for the whole wait, in steps of the device's period;
+// for the Go runtime that is a long system call, after which its monitor
+// thread takes the processor away and is woken again when the call
+// returns, several wake-ups per write. Waiting here first makes the
+// write return at once: one timer wake-up per write, a third of the CPU
+// of the whole pipeline on JACK (docs/benchmarks.md).
+func (s *Sink) waitRoom(frames int) {
+	if s.timer == nil {
+		return
+	}
+	for range maxRoomWaits {
+		avail, err := s.stream.AvailableToWrite()
+		if err != nil {
+			return // the write says what is wrong
+		}
+		s.room = max(s.room, avail)
+		need := min(frames, s.room)
+		if avail >= need {
+			return
+		}
+		d := time.Duration(need-avail) * time.Second / time.Duration(s.f.Rate)
+		if s.timer.Sleep(d) != nil {
+			return
+		}
+	}
 }
 
 // toFloatStereo converts the whole frames of p, of ch channels, to float32
@@ -353,6 +398,9 @@ func (s *Sink) Close() error {
 	}
 	s.closed = true
 	var errs []error
+	if s.timer != nil {
+		s.timer.Close()
+	}
 	if s.running {
 		s.running = false
 		if err := s.stream.Stop(); err != nil {

@@ -88,9 +88,10 @@ func (f *fakeStream) Start() error {
 	f.running = f.startErr == nil
 	return f.startErr
 }
-func (f *fakeStream) Stop() error          { f.stops++; f.running = false; return nil }
-func (f *fakeStream) Close() error         { f.closed = true; return nil }
-func (f *fakeStream) Info() *pa.StreamInfo { return &pa.StreamInfo{OutputLatency: 1} }
+func (f *fakeStream) Stop() error                    { f.stops++; f.running = false; return nil }
+func (f *fakeStream) Close() error                   { f.closed = true; return nil }
+func (f *fakeStream) AvailableToWrite() (int, error) { return 1 << 20, nil }
+func (f *fakeStream) Info() *pa.StreamInfo           { return &pa.StreamInfo{OutputLatency: 1} }
 func (f *fakeStream) Write() error {
 	if !f.running {
 		return pa.StreamIsStopped
