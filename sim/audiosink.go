@@ -64,7 +64,9 @@ type AudioSinkOptions struct {
 	UnderrunThreshold time.Duration
 	// Keep is how much of the most recent audio is kept in memory (and
 	// in Writes); older audio is dropped from memory, not from the file.
-	// 0 means DefaultKeep.
+	// 0 means DefaultKeep; a negative value keeps none (Samples, Writes
+	// and PeakAt then see nothing), for a sink whose file is what is
+	// looked at.
 	Keep time.Duration
 	// MaxFileBytes bounds the WAV file: when the next write would pass it,
 	// the file is renamed with ".1" before its extension (replacing the
@@ -155,7 +157,7 @@ func NewAudioSink(f audio.Format, o AudioSinkOptions) (*AudioSink, error) {
 	if o.UnderrunThreshold <= 0 {
 		o.UnderrunThreshold = DefaultUnderrunThreshold
 	}
-	if o.Keep <= 0 {
+	if o.Keep == 0 {
 		o.Keep = DefaultKeep
 	}
 	if o.MaxFileBytes <= 0 {
@@ -264,8 +266,10 @@ func (s *AudioSink) Write(p []int16) error {
 	}
 	s.next = start.Add(frameDur(int64(frames), s.f))
 	s.idle = false
-	s.writes = append(s.writes, AudioWrite{At: now, Start: start, Frame: s.frames, Frames: frames, Underrun: underrun, Peak: dsp.Peak(p)})
-	s.samples = append(s.samples, p...)
+	if s.opts.Keep > 0 {
+		s.writes = append(s.writes, AudioWrite{At: now, Start: start, Frame: s.frames, Frames: frames, Underrun: underrun, Peak: dsp.Peak(p)})
+		s.samples = append(s.samples, p...)
+	}
 	s.frames += int64(frames)
 	s.trim()
 	err := s.record(p, start)
@@ -301,6 +305,10 @@ func (s *AudioSink) sleep(d time.Duration) error {
 
 // trim drops from memory what is older than Keep; s.mu is held.
 func (s *AudioSink) trim() {
+	if s.opts.Keep < 0 {
+		s.keptFrom = s.frames // nothing kept
+		return
+	}
 	keep := int64(s.opts.Keep.Seconds() * float64(s.f.Rate))
 	kept := int64(len(s.samples) / s.f.Channels)
 	// Dropping in halves keeps the copying amortised.

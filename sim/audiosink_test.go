@@ -376,3 +376,55 @@ func TestAudioSinkRealClock(t *testing.T) {
 		t.Errorf("%d frames, want 120", s.Frames())
 	}
 }
+
+// On the real clock a pacing Write sleeps on a timerfd (internal/timerfd);
+// Close still ends it, with an error.
+func TestAudioSinkRealClockCloseUnblocksWrite(t *testing.T) {
+	s, err := NewAudioSink(audio.Format{Rate: 8000, Channels: 1}, AudioSinkOptions{Buffer: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Write(make([]int16, 60*8000)) }() // a minute
+	time.Sleep(20 * time.Millisecond)                       // let it sleep
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "closed") {
+			t.Errorf("Write interrupted by Close: %v, want an error saying the sink closed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not end a pacing Write")
+	}
+}
+
+// With a negative Keep the file gets every sample and memory none.
+func TestAudioSinkKeepsNothingInMemoryWhenAsked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), SpeakerFile)
+	s, _ := newSink(t, AudioSinkOptions{NoPacing: true, Path: path, Keep: -1})
+	p := toneFrames(t, stereo48, 1500*time.Millisecond)
+	for i := 0; i < len(p); i += 960 * 2 {
+		if err := s.Write(p[i:min(i+960*2, len(p))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if from, kept := s.Samples(); len(kept) != 0 || from != 1500*48 || len(s.Writes()) != 0 {
+		t.Errorf("memory holds %d samples from frame %d and %d writes; want none, from frame %d", len(kept), from, len(s.Writes()), 1500*48)
+	}
+	if s.Frames() != 1500*48 {
+		t.Errorf("Frames() = %d, want %d", s.Frames(), 1500*48)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := wav.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if got := readSource(t, r); !slices.Equal(got, p) {
+		t.Errorf("the file holds %d samples, not the %d played", len(got), len(p))
+	}
+}

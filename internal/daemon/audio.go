@@ -46,9 +46,10 @@ func Audio(cfg *config.Config, useSim bool, clk clock.Clock, log *slog.Logger, o
 			Clock:  clk,
 			Path:   filepath.Join(cfg.DataDir, "sim", sim.SpeakerFile),
 			Buffer: time.Duration(cfg.Audio.BufferMS) * time.Millisecond,
-			// The file holds everything; memory needs only a little (a
-			// pole's RAM is for the agent, not for a recording).
-			Keep:   5 * time.Second,
+			// The file holds everything and is what people and tests
+			// look at; memory keeps none (a pole's RAM and CPU are for
+			// the agent, not for a second copy of the recording).
+			Keep:   -1,
 			Logger: log.With("component", "sim-speaker"),
 		})
 		if err != nil {
