@@ -49,10 +49,13 @@ const (
 	DefaultResetDowntime = time.Second
 )
 
-// watchedPoll is how often a modem whose directory is watched reads its
-// control files anyway, and lets go of a tty a killed client left
-// exclusive (see releaseExclusive).
+// watchedPoll is how often a modem whose directory is watched lets go
+// of a tty a killed client left exclusive (see releaseExclusive).
 const watchedPoll = time.Second
+
+// rereadWatched is how often a watched modem reads its control files
+// without being told of a change.
+const rereadWatched = 30 * time.Second
 
 // maxCommandLine bounds a command line; a longer one is answered ERROR.
 const maxCommandLine = 560
@@ -272,15 +275,25 @@ func (m *Modem) run() {
 	}
 	tm := m.clk.NewTimer(poll)
 	defer tm.Stop()
+	var lastRead time.Time
 	for {
+		read := true
 		select {
 		case <-m.quit:
 			return
 		case <-tm.C():
+			// Watched files are read when they change, and on the timer
+			// only now and then (should the watch have failed): reading
+			// three files every second was most of an idle --sim
+			// agent's system calls.
+			read = changed == nil || m.clk.Now().Sub(lastRead) >= rereadWatched
 		case <-changed:
 		case <-m.kick:
 		}
-		m.readControls()
+		if read {
+			m.readControls()
+			lastRead = m.clk.Now()
+		}
 		if err := m.reconcile(); err != nil {
 			m.log.Warn("sim modem", "err", err)
 		}
