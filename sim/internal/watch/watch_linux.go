@@ -18,6 +18,9 @@ import (
 // write (echo 1 > f), an atomic replace (rename onto f), a removal.
 const events = unix.IN_CLOSE_WRITE | unix.IN_MODIFY | unix.IN_CREATE | unix.IN_MOVED_TO | unix.IN_MOVED_FROM | unix.IN_DELETE | unix.IN_ATTRIB
 
+// eventBuf is the size of one read of events: at least 16 of them.
+const eventBuf = 16 * (unix.SizeofInotifyEvent + unix.NAME_MAX + 1)
+
 // Watcher follows the files of one directory. It owns one goroutine, which
 // Close stops.
 type Watcher struct {
@@ -28,16 +31,25 @@ type Watcher struct {
 	once    sync.Once
 }
 
-// Dir watches the directory dir for changes to the files called names (all
-// of its files when none is given).
-func Dir(dir string, names ...string) (*Watcher, error) {
+// inotify opens a non-blocking inotify descriptor watching dir.
+func inotify(dir string) (int, error) {
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
-		return nil, fmt.Errorf("watch %s: inotify: %w", dir, err)
+		return -1, fmt.Errorf("watch %s: inotify: %w", dir, err)
 	}
 	if _, err := unix.InotifyAddWatch(fd, dir, events); err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("watch %s: %w", dir, err)
+		return -1, fmt.Errorf("watch %s: %w", dir, err)
+	}
+	return fd, nil
+}
+
+// Dir watches the directory dir for changes to the files called names (all
+// of its files when none is given).
+func Dir(dir string, names ...string) (*Watcher, error) {
+	fd, err := inotify(dir)
+	if err != nil {
+		return nil, err
 	}
 	// A non-blocking descriptor goes to Go's poller: the goroutine below
 	// sleeps in it without holding a thread, and Close wakes it.
@@ -69,7 +81,7 @@ func (w *Watcher) Close() error {
 
 func (w *Watcher) run() {
 	defer close(w.done)
-	buf := make([]byte, 16*(unix.SizeofInotifyEvent+unix.NAME_MAX+1))
+	buf := make([]byte, eventBuf)
 	for {
 		n, err := w.f.Read(buf)
 		if err != nil {
@@ -142,15 +154,11 @@ type Poller struct {
 // Poll watches the directory dir for changes to the files called names
 // (all of its files when none is given).
 func Poll(dir string, names ...string) (*Poller, error) {
-	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	fd, err := inotify(dir)
 	if err != nil {
-		return nil, fmt.Errorf("watch %s: inotify: %w", dir, err)
+		return nil, err
 	}
-	if _, err := unix.InotifyAddWatch(fd, dir, events); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("watch %s: %w", dir, err)
-	}
-	return &Poller{fd: fd, names: names, buf: make([]byte, 16*(unix.SizeofInotifyEvent+unix.NAME_MAX+1))}, nil
+	return &Poller{fd: fd, names: names, buf: make([]byte, eventBuf)}, nil
 }
 
 // Changed reports whether a watched file changed since the last call. It
