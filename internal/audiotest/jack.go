@@ -75,12 +75,20 @@ func StartJACK(tb testing.TB, period int) *JACK {
 // Env is the environment variable that points JACK clients at the server.
 func (j *JACK) Env() string { return "JACK_DEFAULT_SERVER=" + j.name }
 
-// Stop ends the server (SIGTERM, SIGKILL after 10 s) and waits for it.
+// stopGrace is how long Stop lets jackd end by itself. A client killed in
+// the middle of a cycle (a benchmark's loaxad, SIGKILLed at its end)
+// makes jackd wait 10 s for it while it shuts down ("JackEngine::
+// ClientCloseAux wait error"); a SIGKILL before that leaks the server's
+// slot in JACK's registry, and after eight no JACK server starts on the
+// machine. Seen with the CPU benchmark, run eight times.
+const stopGrace = 30 * time.Second
+
+// Stop ends the server (SIGTERM, SIGKILL after stopGrace) and waits for it.
 func (j *JACK) Stop() {
 	j.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-j.exited:
-	case <-time.After(10 * time.Second):
+	case <-time.After(stopGrace):
 		j.cmd.Process.Kill()
 		<-j.exited
 	}
