@@ -280,8 +280,8 @@ func (s *Sink) Write(p []int16) error {
 		}
 		s.running = true
 	}
-	s.waitRoom(len(p) / ch)
 	for len(p) > 0 {
+		s.waitRoom(min(len(p)/ch, s.fpb))
 		var n int
 		if s.float {
 			n = min(len(p), s.fpb*ch)
@@ -313,15 +313,16 @@ func (s *Sink) Write(p []int16) error {
 // watchdog (audio/guard) sees it.
 const maxRoomWaits = 4
 
-// waitRoom waits until the device's buffer has room for frames (or for
-// as much as it ever had room for), sleeping for as long as the device
-// needs to play the difference. A write that blocks in PortAudio holds
-// its thread in C for the whole wait, in steps of the device's period;
-// for the Go runtime that is a long system call, after which its monitor
-// thread takes the processor away and is woken again when the call
-// returns, several wake-ups per write. Waiting here first makes the
-// write return at once: one timer wake-up per write, a third of the CPU
-// of the whole pipeline on JACK (docs/benchmarks.md).
+// waitRoom waits until the device's buffer has room for frames, or for
+// half of it when frames is more, sleeping for as long as the device
+// needs to play the difference; about half of the buffer is then still
+// queued when the write lands: the margin for a late wake-up (on JACK,
+// whose buffer is twice FramesPerBuffer, 2,048 frames or 43 ms). A write that blocks in PortAudio holds its
+// thread in C until the device has played enough, in steps of its
+// period; for the Go runtime that is a long system call, after which its
+// monitor thread takes the processor away and is woken again when the
+// call returns, several wake-ups per write. Waiting here makes the write
+// return at once (docs/benchmarks.md has the CPU it saves).
 func (s *Sink) waitRoom(frames int) {
 	if s.timer == nil {
 		return
@@ -332,7 +333,7 @@ func (s *Sink) waitRoom(frames int) {
 			return // the write says what is wrong
 		}
 		s.room = max(s.room, avail)
-		need := min(frames, s.room)
+		need := min(frames, max(1, s.room/2))
 		if avail >= need {
 			return
 		}
