@@ -79,7 +79,7 @@ type Options struct {
 	// Watch is how often the control files are read when their
 	// directory cannot be watched (inotify); 0 means DefaultWatch. A
 	// watched directory's files are read at each change, and besides
-	// every Watch or every second, whichever is longer.
+	// every Watch or every rereadWatched (30 s), whichever is longer.
 	Watch time.Duration
 	// ResetDowntime is how long the modem is away after AT+CFUN=1,1; 0
 	// means DefaultResetDowntime.
