@@ -1,14 +1,12 @@
 package agent_test
 
 import (
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -117,7 +115,11 @@ func agentCPU(b *testing.B, ffmpeg float64, env, flags []string, conf, args stri
 	proc := runLoaxadEnv(b, env, append(flags, "--broker", br.URL(), "--id", id, "--data-dir", dir)...)
 	// Stopped as systemd would, before the JACK server: a JACK client
 	// SIGKILLed mid-cycle can hang jackd's own shutdown for good.
-	b.Cleanup(func() { terminate(b, proc) })
+	b.Cleanup(func() {
+		if _, stopped := terminate(proc); !stopped {
+			b.Logf("loaxad did not stop within 10 s of SIGTERM")
+		}
+	})
 	waitMsg(b, watch, func(m mqtttest.Message) bool {
 		return m.Topic == topics.Status() && strings.Contains(string(m.Payload), `"online":true`)
 	})
@@ -147,21 +149,6 @@ func agentCPU(b *testing.B, ffmpeg float64, env, flags []string, conf, args stri
 		b.ReportMetric(float64(rss)/(1<<20), "rss-MiB")
 		b.ReportMetric(0, "ns/op")
 	}
-}
-
-// terminate stops cmd with SIGTERM and waits up to 10 s for it to exit
-// (the caller's cleanup reaps it, or kills it if it did not).
-func terminate(b *testing.B, cmd *exec.Cmd) {
-	cmd.Process.Signal(syscall.SIGTERM)
-	stat := fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid)
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		data, err := os.ReadFile(stat)
-		// An exited child not reaped yet is a zombie: state Z.
-		if err != nil || strings.Contains(string(data), ") Z ") {
-			return
-		}
-	}
-	b.Logf("loaxad did not stop within 10 s of SIGTERM")
 }
 
 // benchEnv lets a run try runtime settings (LOAXA_BENCH_ENV="GOMAXPROCS=1").

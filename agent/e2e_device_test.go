@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -64,19 +63,13 @@ func TestE2EStoppedJACKServerDoesNotHangTheAgent(t *testing.T) {
 	mqtttest.Publish(t, op, topics.Cmd(), 1, false, []byte(`{"id":"j2","cmd":"play","args":{"source":"tone:440","item":"again","duration_s":600}}`))
 	until(t, watch, "again ends", isEvent("play.end", "item", "again"))
 
-	exited := make(chan error, 1)
-	go func() { exited <- proc.Wait() }()
-	proc.Process.Signal(syscall.SIGTERM)
 	sent := time.Now()
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("loaxad exited with %v", err)
-		}
-		t.Logf("loaxad ended %v after SIGTERM", time.Since(sent).Round(time.Millisecond))
-	case <-time.After(10 * time.Second):
-		proc.Process.Kill()
-		<-exited
+	err, stopped := terminate(proc)
+	if !stopped {
 		t.Fatal("loaxad did not end within 10 s of SIGTERM")
 	}
+	if err != nil {
+		t.Errorf("loaxad exited with %v", err)
+	}
+	t.Logf("loaxad ended %v after SIGTERM", time.Since(sent).Round(time.Millisecond))
 }

@@ -362,6 +362,23 @@ func runLoaxadEnv(t testing.TB, env []string, args ...string) *exec.Cmd {
 	return cmd
 }
 
+// terminate stops a loaxad started by runLoaxadEnv as systemd does:
+// SIGTERM, then SIGKILL if it has not ended within 10 s. It returns how
+// the process ended and whether it ended by itself (runLoaxadEnv's
+// cleanup then has nothing left to do).
+func terminate(proc *exec.Cmd) (err error, stopped bool) {
+	exited := make(chan error, 1)
+	go func() { exited <- proc.Wait() }()
+	proc.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		return err, true
+	case <-time.After(10 * time.Second):
+		proc.Process.Kill()
+		return <-exited, false
+	}
+}
+
 func TestE2EKilledAgentGoesOfflineAndRestoresZones(t *testing.T) {
 	for _, policy := range []string{"restore", "off"} {
 		t.Run(policy, func(t *testing.T) {
