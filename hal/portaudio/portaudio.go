@@ -317,12 +317,13 @@ const maxRoomWaits = 4
 // half of it when frames is more, sleeping for as long as the device
 // needs to play the difference; about half of the buffer is then still
 // queued when the write lands: the margin for a late wake-up (on JACK,
-// whose buffer is twice FramesPerBuffer, 2,048 frames or 43 ms). A write that blocks in PortAudio holds its
-// thread in C until the device has played enough, in steps of its
-// period; for the Go runtime that is a long system call, after which its
-// monitor thread takes the processor away and is woken again when the
-// call returns, several wake-ups per write. Waiting here makes the write
-// return at once (docs/benchmarks.md has the CPU it saves).
+// whose buffer is twice FramesPerBuffer, 2,048 frames or 43 ms). A write
+// that blocks in PortAudio holds its thread in C until the device has
+// played enough, in steps of its period; for the Go runtime that is a
+// long system call, after which its monitor thread takes the processor
+// away and is woken again when the call returns, several wake-ups per
+// write. Waiting here makes the write return at once (docs/benchmarks.md
+// has the CPU it saves).
 func (s *Sink) waitRoom(frames int) {
 	if s.timer == nil {
 		return

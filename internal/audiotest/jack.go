@@ -76,11 +76,12 @@ func StartJACK(tb testing.TB, period int) *JACK {
 func (j *JACK) Env() string { return "JACK_DEFAULT_SERVER=" + j.name }
 
 // stopGrace is how long Stop lets jackd end by itself. A client killed in
-// the middle of a cycle (a benchmark's loaxad, SIGKILLed at its end)
-// makes jackd wait 10 s for it while it shuts down ("JackEngine::
-// ClientCloseAux wait error"); a SIGKILL before that leaks the server's
-// slot in JACK's registry, and after eight no JACK server starts on the
-// machine. Seen with the CPU benchmark, run eight times.
+// the middle of a cycle makes jackd wait 10 s for it while it shuts down
+// ("JackEngine::ClientCloseAux wait error"), and sometimes for good; a
+// SIGKILL then leaks the server's slot in JACK's registry, and after
+// eight no JACK server starts on the machine. So callers stop their
+// clients first (BenchmarkAudioCPU sends loaxad SIGTERM); the grace only
+// covers a client that died anyway.
 const stopGrace = 30 * time.Second
 
 // Stop ends the server (SIGTERM, SIGKILL after stopGrace) and waits for it.

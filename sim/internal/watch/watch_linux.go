@@ -93,7 +93,9 @@ func (w *Watcher) run() {
 			}
 			return
 		}
-		if w.relevant(buf[:n]) {
+		// The Watcher goes on after its directory is gone: the caller's
+		// slow poll covers what follows.
+		if relevant, _ := scan(buf[:n], w.names); relevant {
 			w.signal()
 		}
 	}
@@ -104,13 +106,6 @@ func (w *Watcher) signal() {
 	case w.changed <- struct{}{}:
 	default:
 	}
-}
-
-// relevant reports whether the events in b concern a watched name. A
-// queue overflow (events were lost) counts as a change.
-func (w *Watcher) relevant(b []byte) bool {
-	rel, _ := scan(b, w.names)
-	return rel
 }
 
 // scan reads the events in b: relevant when one concerns a name in names
