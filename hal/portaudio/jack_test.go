@@ -31,50 +31,84 @@ const jackChildEnv = "LOAXA_PORTAUDIO_JACK_CHILD"
 // which played garbage and corrupted the C heap ("malloc(): invalid
 // size", an agent that died seconds into an item on JACK). The playing
 // happens in a child: PortAudio finds the JACK server when it initialises.
+//
+// The second case is how the agent plays: the Sink's default options,
+// writes of the player's 40 ms batches, JACK periods of 10 ms. PortAudio
+// handed JACK the stream in transfers of FramesPerBuffer (2,048 frames)
+// taken whole from a buffer of the same size, filling with silence what
+// was not there: each 1,920-frame write left 128 frames of it, a 2.7 ms
+// gap every 43 ms, and the tone played 6% slow.
 func TestJACKPlaysWhatWasWritten(t *testing.T) {
 	if out := os.Getenv(jackChildEnv); out != "" {
-		playToJACK(t, out)
+		var c jackCase
+		if _, err := fmt.Sscan(os.Getenv(jackChildEnv+"_CASE"), &c.fpb, &c.write); err != nil {
+			t.Fatal(err)
+		}
+		playToJACK(t, out, c)
 		return
 	}
 	testenv.NeedTools(t, testenv.Tool{Cmd: "jack_rec", Package: "jackd2"}, testenv.Tool{Cmd: "jack_lsp", Package: "jackd2"})
-	j := audiotest.StartJACK(t, 2048)
-	rec := filepath.Join(t.TempDir(), "speaker.wav")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestJACKPlaysWhatWasWritten$", "-test.v")
-	// HOME: no asoundrc of the machine's user changes what PortAudio sees.
-	cmd.Env = append(os.Environ(), jackChildEnv+"="+rec, j.Env(), "HOME="+t.TempDir())
-	testenv.DieWithTest(cmd)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("child: %v\n%s", err, out)
-	}
-	data, err := os.ReadFile(rec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := audiotest.Decode(t, "speaker.wav", data)
-	// The recording holds the tone, perhaps with gaps of digital silence
-	// where the machine was too loaded to keep up. Each stretch of sound
-	// must be the sine, continuous: no skipped or foreign samples.
-	runs := soundRuns(p, playFormat.Channels)
-	var longest []int16
-	total := 0
-	limit := int(math.Ceil(2*math.Pi*1000/48000*0.5*32767)) + 4
-	for _, r := range runs {
-		total += len(r) / playFormat.Channels
-		if len(r) > len(longest) {
-			longest = r
-		}
-		if step := dsp.MaxStep(r, playFormat.Channels); step > limit {
-			t.Errorf("a stretch of %d frames steps by %d, a continuous 1 kHz sine by at most %d", len(r)/playFormat.Channels, step, limit)
-		}
-	}
-	t.Logf("recorded %d frames, %d of sound in %d stretch(es)", len(p)/playFormat.Channels, total, len(runs))
-	if total < playFormat.Rate/2 {
-		t.Fatalf("only %d frames of sound in the recording, want at least %d", total, playFormat.Rate/2)
-	}
-	if a := dsp.Goertzel(longest, playFormat, 1000); math.Abs(a-0.5) > 0.02 {
-		t.Errorf("1 kHz at %.4f of full scale, want 0.5", a)
+	for _, c := range []struct {
+		name   string
+		period int
+		jackCase
+		// gaps bounds the stretches of silence inside the recording: a
+		// machine too loaded to keep up may leave a few (JACK's dummy
+		// driver runs without real-time priority), a Sink that plays
+		// silence of its own leaves dozens.
+		gaps int
+	}{
+		{"odd writes", 2048, jackCase{fpb: 1024, write: 700}, -1},
+		{"player batches", 480, jackCase{fpb: 0, write: 1920}, 3},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			j := audiotest.StartJACK(t, c.period)
+			rec := filepath.Join(t.TempDir(), "speaker.wav")
+			cmd := exec.Command(os.Args[0], "-test.run=^TestJACKPlaysWhatWasWritten$", "-test.v")
+			// HOME: no asoundrc of the machine's user changes what PortAudio sees.
+			cmd.Env = append(os.Environ(), jackChildEnv+"="+rec, fmt.Sprintf("%s_CASE=%d %d", jackChildEnv, c.fpb, c.write), j.Env(), "HOME="+t.TempDir())
+			testenv.DieWithTest(cmd)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("child: %v\n%s", err, out)
+			}
+			data, err := os.ReadFile(rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := audiotest.Decode(t, "speaker.wav", data)
+			// The recording holds the tone, perhaps with gaps of digital
+			// silence. Each stretch of sound must be the sine, continuous:
+			// no skipped or foreign samples.
+			runs := soundRuns(p, playFormat.Channels)
+			var longest []int16
+			total := 0
+			limit := int(math.Ceil(2*math.Pi*1000/48000*0.5*32767)) + 4
+			for _, r := range runs {
+				total += len(r) / playFormat.Channels
+				if len(r) > len(longest) {
+					longest = r
+				}
+				if step := dsp.MaxStep(r, playFormat.Channels); step > limit {
+					t.Errorf("a stretch of %d frames steps by %d, a continuous 1 kHz sine by at most %d", len(r)/playFormat.Channels, step, limit)
+				}
+			}
+			t.Logf("recorded %d frames, %d of sound in %d stretch(es)", len(p)/playFormat.Channels, total, len(runs))
+			if total < playFormat.Rate/2 {
+				t.Fatalf("only %d frames of sound in the recording, want at least %d", total, playFormat.Rate/2)
+			}
+			if a := dsp.Goertzel(longest, playFormat, 1000); math.Abs(a-0.5) > 0.02 {
+				t.Errorf("1 kHz at %.4f of full scale, want 0.5", a)
+			}
+			if c.gaps >= 0 && len(runs)-1 > c.gaps {
+				t.Errorf("the tone has %d gaps of silence in %d s, want at most %d", len(runs)-1, len(p)/playFormat.Channels/playFormat.Rate, c.gaps)
+			}
+		})
 	}
 }
+
+// jackCase is how the child plays: the Sink's FramesPerBuffer (0: its
+// default) and the frames in each write.
+type jackCase struct{ fpb, write int }
 
 // soundRuns splits interleaved p at every run of two or more frames of
 // digital silence (a sampled 1 kHz sine is zero on one frame at most).
@@ -109,8 +143,8 @@ func soundRuns(p []int16, ch int) [][]int16 {
 
 // playToJACK runs in the child: it plays the tone for 4 s to JACK's
 // "system" device and, once it plays, records 2 s of the Sink's ports.
-func playToJACK(t *testing.T, rec string) {
-	s, err := Open(Options{Device: "system", Format: playFormat, FramesPerBuffer: 1024})
+func playToJACK(t *testing.T, rec string, c jackCase) {
+	s, err := Open(Options{Device: "system", Format: playFormat, FramesPerBuffer: c.fpb})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,8 +152,9 @@ func playToJACK(t *testing.T, rec string) {
 	playing := make(chan struct{})
 	go func() {
 		src := tone.New(1000, playFormat, 0.5).For(4 * time.Second)
-		buf := make([]int16, 2*700) // not a multiple of the device buffer
-		for n := 0; ; n++ {
+		buf := make([]int16, playFormat.Channels*c.write)
+		started := false
+		for n := 1; ; n++ {
 			k, err := src.Read(buf)
 			if err != nil {
 				break
@@ -128,7 +163,8 @@ func playToJACK(t *testing.T, rec string) {
 				written <- err
 				return
 			}
-			if n == 35 { // half a second written: the stream runs
+			if !started && n*c.write >= playFormat.Rate/2 { // half a second written: the stream runs
+				started = true
 				close(playing)
 			}
 		}

@@ -154,6 +154,9 @@ func open(o Options, fpb int, log *slog.Logger) (*Sink, error) {
 		s.float = true
 		s.fown = make([]float32, fpb*jackFrame)
 		params.Output.Channels = jackFrame
+		// See jackFIFO.
+		params.FramesPerBuffer = pa.FramesPerBufferUnspecified
+		params.Output.Latency = max(params.Output.Latency, time.Duration(jackFIFO*fpb)*time.Second/time.Duration(o.Format.Rate))
 		s.stream, err = pa.OpenStream(params, &s.fbuf)
 	} else {
 		s.own = make([]int16, fpb*o.Format.Channels)
@@ -177,6 +180,19 @@ func open(o Options, fpb int, log *slog.Logger) (*Sink, error) {
 // (unsorted)" inside mpg123_new). So on JACK the Sink opens a float32
 // stereo stream and converts.
 const jackFrame = 2
+
+// jackFIFO is the size of the buffer a JACK stream is opened with, in
+// transfers (FramesPerBuffer). PortAudio's blocking JACK layer queues
+// writes in a buffer of the latency asked for (rounded up to a power of
+// two), from which its JACK callback takes a transfer at a time, filling
+// with silence what is not there yet. Left to itself it made the transfer
+// FramesPerBuffer and the buffer no bigger: any write that did not fill
+// the buffer to the brim before the callback came played as a gap (the
+// player's 1,920-frame batches left 128 frames of silence every 43 ms,
+// and the audio played 6 % slow). So the Sink lets the callback take
+// JACK's own period, and asks for room for two transfers: a write of one
+// transfer, made once it fits, finds at least one more still queued.
+const jackFIFO = 2
 
 func deviceName(d *pa.DeviceInfo) string {
 	if d.HostApi != nil {
@@ -281,15 +297,19 @@ func (s *Sink) Write(p []int16) error {
 		s.running = true
 	}
 	for len(p) > 0 {
-		s.waitRoom(min(len(p)/ch, s.fpb))
-		var n int
+		frames := min(len(p)/ch, s.fpb)
+		if avail := s.waitRoom(frames); avail > 0 {
+			// Only what fits: a write that does not blocks in PortAudio
+			// until the device has played the rest (see waitRoom).
+			frames = min(frames, avail)
+		}
+		n := frames * ch
 		if s.float {
-			n = min(len(p), s.fpb*ch)
-			s.fbuf = s.fown[:n/ch*jackFrame]
+			s.fbuf = s.fown[:frames*jackFrame]
 			toFloatStereo(s.fbuf, p[:n], ch)
 		} else {
-			n = copy(s.own, p)
 			s.buf = s.own[:n]
+			copy(s.buf, p)
 		}
 		p = p[n:]
 		writing.Add(1)
@@ -316,33 +336,42 @@ const maxRoomWaits = 4
 // waitRoom waits until the device's buffer has room for frames, or for
 // half of it when frames is more, sleeping for as long as the device
 // needs to play the difference; about half of the buffer is then still
-// queued when the write lands: the margin for a late wake-up (on JACK,
-// whose buffer is twice FramesPerBuffer, 2,048 frames or 43 ms). A write
-// that blocks in PortAudio holds its thread in C until the device has
-// played enough, in steps of its period; for the Go runtime that is a
-// long system call, after which its monitor thread takes the processor
-// away and is woken again when the call returns, several wake-ups per
-// write. Waiting here makes the write return at once (docs/benchmarks.md
-// has the CPU it saves).
-func (s *Sink) waitRoom(frames int) {
+// queued when the write lands: the margin for a late wake-up. On JACK the
+// buffer holds two transfers (jackFIFO), so a transfer waits until it
+// fits whole. It returns the room last seen, 0 when it could not tell.
+//
+// A write that does not fit blocks in PortAudio, holding its thread in C
+// until the device has played enough, in steps of its period; for the Go
+// runtime that is a long system call, after which its monitor thread
+// takes the processor away and is woken again when the call returns,
+// several wake-ups per write. Waiting here and writing only what fits
+// makes the write return at once (docs/benchmarks.md has the CPU it
+// saves).
+func (s *Sink) waitRoom(frames int) int {
 	if s.timer == nil {
-		return
+		return 0
 	}
+	avail := 0
 	for range maxRoomWaits {
-		avail, err := s.stream.AvailableToWrite()
+		var err error
+		avail, err = s.stream.AvailableToWrite()
 		if err != nil {
-			return // the write says what is wrong
+			return 0 // the write says what is wrong
 		}
 		s.room = max(s.room, avail)
-		need := min(frames, max(1, s.room/2))
+		need := frames
+		if !s.float {
+			need = min(frames, max(1, s.room/2))
+		}
 		if avail >= need {
-			return
+			return avail
 		}
 		d := time.Duration(need-avail) * time.Second / time.Duration(s.f.Rate)
 		if s.timer.Sleep(d) != nil {
-			return
+			return avail
 		}
 	}
+	return avail
 }
 
 // toFloatStereo converts the whole frames of p, of ch channels, to float32
