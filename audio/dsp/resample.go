@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/loaxa/loaxa/audio"
 )
@@ -53,7 +54,11 @@ type Resampler struct {
 	taps  int   // 2·w
 	rows  int   // phases in table; rows+1 are stored
 	exact bool  // rows == l: each output phase has its own row
-	table []float32
+	// table holds rows+1 filters of stride floats: taps coefficients, each
+	// repeated for every channel, so that a filter lines up with the
+	// interleaved input it is applied to (see dotLanes).
+	table  []float32
+	stride int
 
 	hist      []float32 // interleaved input frames from histStart on
 	histStart int64     // absolute input frame index of hist[0]
@@ -80,25 +85,27 @@ func NewResampler(from, to, channels int) (*Resampler, error) {
 	ratio := math.Min(1, float64(to)/float64(from))
 	r.w = int(math.Ceil(halfTaps / ratio))
 	r.taps = 2 * r.w
+	r.stride = r.taps * channels
 	r.rows = interpPhases
-	if r.l <= maxExactPhases && (r.l+1)*int64(r.taps) <= maxTableFloats {
+	if r.l <= maxExactPhases && (r.l+1)*int64(r.stride) <= maxTableFloats {
 		r.rows, r.exact = int(r.l), true
 	}
-	r.table = design(r.rows, r.w, ratio)
+	r.table = design(r.rows, r.w, ratio, channels)
 	r.Reset()
 	return r, nil
 }
 
-// design builds rows+1 filters of 2w taps; row p evaluates the input at
-// fractional position p/rows past an input frame.
-func design(rows, w int, ratio float64) []float32 {
+// design builds rows+1 filters of 2w taps, each tap repeated ch times;
+// row p evaluates the input at fractional position p/rows past an input
+// frame.
+func design(rows, w int, ratio float64, ch int) []float32 {
 	taps := 2 * w
 	// Kaiser: transition width in cycles per sample of the lower rate.
 	transition := (stopbandDB - 7.95) / (14.36 * 2 * halfTaps)
 	fc := (0.5 - transition/2) * ratio // cutoff, cycles per input sample
 	beta := 0.1102 * (stopbandDB - 8.7)
 	i0b := besselI0(beta)
-	table := make([]float32, (rows+1)*taps)
+	table := make([]float32, (rows+1)*taps*ch)
 	row := make([]float64, taps)
 	for p := 0; p <= rows; p++ {
 		phi := float64(p) / float64(rows)
@@ -116,7 +123,9 @@ func design(rows, w int, ratio float64) []float32 {
 		// Every phase passes DC at exactly unity gain; otherwise the gain
 		// would ripple with the phase and modulate the signal.
 		for j, v := range row {
-			table[p*taps+j] = float32(v / sum)
+			for c := range ch {
+				table[(p*taps+j)*ch+c] = float32(v / sum)
+			}
 		}
 	}
 	return table
@@ -169,9 +178,10 @@ func (r *Resampler) Process(dst, src []int16) ([]int16, error) {
 	if len(src)%r.channels != 0 {
 		return dst, fmt.Errorf("dsp: resample: %d samples is not a whole number of %d-channel frames", len(src), r.channels)
 	}
-	h := r.hist
-	for _, v := range src {
-		h = append(h, float32(v))
+	n := len(r.hist)
+	h := slices.Grow(r.hist, len(src))[:n+len(src)]
+	for i, v := range src {
+		h[n+i] = float32(v)
 	}
 	r.hist = h
 	r.inFrames += int64(len(src) / r.channels)
@@ -199,35 +209,28 @@ func (r *Resampler) Flush(dst []int16) []int16 {
 func (r *Resampler) produce(dst []int16, limit int64) []int16 {
 	ch := int64(r.channels)
 	have := int64(len(r.hist)) / ch
-	taps := r.taps
+	taps, stride := r.taps, r.stride
 	for r.ip < limit {
 		a := r.ip - int64(r.w) + 1 - r.histStart
 		if a+int64(taps) > have {
 			break
 		}
 		in := r.hist[a*ch : (a+int64(taps))*ch]
+		var e, o float32
 		if r.exact {
-			row := r.table[int(r.frac)*taps : int(r.frac)*taps+taps]
-			if ch == 2 {
-				sl, sr := dot2(row, in)
-				dst = append(dst, round16(sl), round16(sr))
-			} else {
-				dst = append(dst, round16(dot(row, in)))
-			}
+			e, o = dotLanes(r.table[int(r.frac)*stride:int(r.frac)*stride+stride], in)
 		} else {
 			x := float64(r.frac) * float64(r.rows) / float64(r.l)
 			i := int(x)
 			f := float32(x - float64(i))
-			r0 := r.table[i*taps : i*taps+taps]
-			r1 := r.table[(i+1)*taps : (i+1)*taps+taps]
-			if ch == 2 {
-				l0, r0s := dot2(r0, in)
-				l1, r1s := dot2(r1, in)
-				dst = append(dst, round16(l0+f*(l1-l0)), round16(r0s+f*(r1s-r0s)))
-			} else {
-				s0, s1 := dot(r0, in), dot(r1, in)
-				dst = append(dst, round16(s0+f*(s1-s0)))
-			}
+			e0, o0 := dotLanes(r.table[i*stride:i*stride+stride], in)
+			e1, o1 := dotLanes(r.table[(i+1)*stride:(i+1)*stride+stride], in)
+			e, o = e0+f*(e1-e0), o0+f*(o1-o0)
+		}
+		if ch == 2 {
+			dst = append(dst, round16(e), round16(o))
+		} else {
+			dst = append(dst, round16(e+o))
 		}
 		r.ip += r.stepInt
 		r.frac += r.stepFrac
@@ -250,43 +253,6 @@ func (r *Resampler) compact() {
 	n := copy(r.hist, r.hist[drop*ch:])
 	r.hist = r.hist[:n]
 	r.histStart += drop
-}
-
-func dot(h, x []float32) float32 {
-	x = x[:len(h)]
-	var s0, s1, s2, s3 float32
-	// Re-slicing instead of indexing with i+1…i+3 lets the compiler drop
-	// the bounds checks; this loop is where the resampler spends its time.
-	for len(h) >= 4 && len(x) >= 4 {
-		s0 += h[0] * x[0]
-		s1 += h[1] * x[1]
-		s2 += h[2] * x[2]
-		s3 += h[3] * x[3]
-		h, x = h[4:], x[4:]
-	}
-	for i := range h {
-		s0 += h[i] * x[i]
-	}
-	return (s0 + s1) + (s2 + s3)
-}
-
-// dot2 is dot for interleaved stereo x (2·len(h) samples): both channels
-// in one pass, each coefficient loaded once.
-func dot2(h, x []float32) (float32, float32) {
-	x = x[:2*len(h)]
-	var l0, r0, l1, r1 float32
-	for len(h) >= 2 && len(x) >= 4 {
-		l0 += h[0] * x[0]
-		r0 += h[0] * x[1]
-		l1 += h[1] * x[2]
-		r1 += h[1] * x[3]
-		h, x = h[2:], x[4:]
-	}
-	if len(h) == 1 && len(x) >= 2 {
-		l0 += h[0] * x[0]
-		r0 += h[0] * x[1]
-	}
-	return l0 + l1, r0 + r1
 }
 
 // round16 rounds to the nearest int16, saturating; adding ±0.5 and
