@@ -178,8 +178,14 @@ func (g *Gainer) Process(p []int16) {
 	case 0:
 		clear(rest)
 	default:
+		// A steady gain in fixed point, 16 fraction bits: within a quarter
+		// of a step of 16-bit audio of the exact product, at a fraction of
+		// the cost of rounding in floating point (this runs over every
+		// sample played).
+		q := int64(math.Round(cur * (1 << 16)))
 		for j, s := range rest {
-			rest[j] = scale(s, cur)
+			v := (int64(s)*q + 1<<15) >> 16
+			rest[j] = int16(min(max(v, math.MinInt16), math.MaxInt16))
 		}
 	}
 }
