@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +39,9 @@ const jackChildEnv = "LOAXA_PORTAUDIO_JACK_CHILD"
 // handed JACK the stream in transfers of FramesPerBuffer (2,048 frames)
 // taken whole from a buffer of the same size, filling with silence what
 // was not there: each 1,920-frame write left 128 frames of it, a 2.7 ms
-// gap every 43 ms, and the tone played 6% slow.
+// gap every 43 ms, and the tone played 6% slow. The third is live
+// audio's 10 ms blocks: they must not fill the whole buffer, which would
+// delay the talk by all of it (85 ms on top of the jitter buffer).
 func TestJACKPlaysWhatWasWritten(t *testing.T) {
 	if out := os.Getenv(jackChildEnv); out != "" {
 		var c jackCase
@@ -60,6 +64,7 @@ func TestJACKPlaysWhatWasWritten(t *testing.T) {
 	}{
 		{"odd writes", 2048, jackCase{fpb: 1024, write: 700}, -1},
 		{"player batches", 480, jackCase{fpb: 0, write: 1920}, 3},
+		{"live blocks", 480, jackCase{fpb: 0, write: 480}, 3},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			j := audiotest.StartJACK(t, c.period)
@@ -68,8 +73,23 @@ func TestJACKPlaysWhatWasWritten(t *testing.T) {
 			// HOME: no asoundrc of the machine's user changes what PortAudio sees.
 			cmd.Env = append(os.Environ(), jackChildEnv+"="+rec, fmt.Sprintf("%s_CASE=%d %d", jackChildEnv, c.fpb, c.write), j.Env(), "HOME="+t.TempDir())
 			testenv.DieWithTest(cmd)
-			if out, err := cmd.CombinedOutput(); err != nil {
+			out, err := cmd.CombinedOutput()
+			if err != nil {
 				t.Fatalf("child: %v\n%s", err, out)
+			}
+			var queued, size int
+			if m := queuedRE.FindSubmatch(out); m == nil {
+				t.Fatalf("the child did not say what it queued:\n%s", out)
+			} else {
+				queued, _ = strconv.Atoi(string(m[1]))
+				size, _ = strconv.Atoi(string(m[2]))
+			}
+			t.Logf("queued at most %d frames of a buffer of %d", queued, size)
+			// A write waits for a transfer's room, so at most a transfer
+			// and the write itself are queued (plus one JACK period the
+			// callback has not taken yet).
+			if bound := DefaultFramesPerBuffer + c.write + c.period; c.fpb == 0 && queued > bound {
+				t.Errorf("%d-frame writes kept up to %d frames queued in a buffer of %d, want at most %d", c.write, queued, size, bound)
 			}
 			data, err := os.ReadFile(rec)
 			if err != nil {
@@ -105,6 +125,9 @@ func TestJACKPlaysWhatWasWritten(t *testing.T) {
 		})
 	}
 }
+
+// queuedRE finds what the child reports of the Sink's buffer.
+var queuedRE = regexp.MustCompile(`queued at most (\d+) of (\d+) frames`)
 
 // jackCase is how the child plays: the Sink's FramesPerBuffer (0: its
 // default) and the frames in each write.
@@ -148,6 +171,18 @@ func playToJACK(t *testing.T, rec string, c jackCase) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A write and a drain leave the buffer empty: its size is the room.
+	if err := s.Write(make([]int16, 480*playFormat.Channels)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Drain(); err != nil {
+		t.Fatal(err)
+	}
+	size, err := s.stream.AvailableToWrite()
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued := 0
 	written := make(chan error, 1)
 	playing := make(chan struct{})
 	go func() {
@@ -162,6 +197,9 @@ func playToJACK(t *testing.T, rec string, c jackCase) {
 			if err := s.Write(buf[:k]); err != nil {
 				written <- err
 				return
+			}
+			if avail, err := s.stream.AvailableToWrite(); err == nil {
+				queued = max(queued, size-avail)
 			}
 			if !started && n*c.write >= playFormat.Rate/2 { // half a second written: the stream runs
 				started = true
@@ -193,6 +231,7 @@ func playToJACK(t *testing.T, rec string, c jackCase) {
 	if err := <-written; err != nil {
 		t.Fatal(err)
 	}
+	fmt.Printf("queued at most %d of %d frames\n", queued, size)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

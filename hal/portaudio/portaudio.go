@@ -66,6 +66,10 @@ type Sink struct {
 	// the buffer's size, learnt at the first write.
 	timer *timerfd.Timer
 	room  int
+	// grain is the step in which the device frees room, its period as
+	// far as seen: the greatest common divisor of the room it freed while
+	// the Sink waited (0 until then).
+	grain int
 }
 
 // stream is the part of *pa.Stream the Sink uses, so that tests can
@@ -190,8 +194,8 @@ const jackFrame = 2
 // the buffer to the brim before the callback came played as a gap (the
 // player's 1,920-frame batches left 128 frames of silence every 43 ms,
 // and the audio played 6 % slow). So the Sink lets the callback take
-// JACK's own period, and asks for room for two transfers: a write of one
-// transfer, made once it fits, finds at least one more still queued.
+// JACK's own period, asks for room for two transfers, and writes once a
+// transfer's room is free (waitRoom).
 const jackFIFO = 2
 
 func deviceName(d *pa.DeviceInfo) string {
@@ -337,8 +341,11 @@ const maxRoomWaits = 4
 // half of it when frames is more, sleeping for as long as the device
 // needs to play the difference; about half of the buffer is then still
 // queued when the write lands: the margin for a late wake-up. On JACK the
-// buffer holds two transfers (jackFIFO), so a transfer waits until it
-// fits whole. It returns the room last seen, 0 when it could not tell.
+// buffer holds two transfers or more (jackFIFO), and a write waits until
+// a whole transfer's room is free, whatever its size: a transfer then
+// finds at least one more queued, and a small write (live audio's 10 ms
+// blocks) leaves little more than a transfer queued, not a full buffer.
+// It returns the room last seen, 0 when it could not tell.
 //
 // A write that does not fit blocks in PortAudio, holding its thread in C
 // until the device has played enough, in steps of its period; for the Go
@@ -351,27 +358,46 @@ func (s *Sink) waitRoom(frames int) int {
 	if s.timer == nil {
 		return 0
 	}
-	avail := 0
+	avail, last := 0, -1
 	for range maxRoomWaits {
 		var err error
 		avail, err = s.stream.AvailableToWrite()
 		if err != nil {
 			return 0 // the write says what is wrong
 		}
+		if last >= 0 && avail > last {
+			s.grain = gcd(s.grain, avail-last)
+		}
+		last = avail
 		s.room = max(s.room, avail)
-		need := frames
-		if !s.float {
-			need = min(frames, max(1, s.room/2))
+		need := min(frames, max(1, s.room/2))
+		if s.float {
+			need = s.fpb
 		}
 		if avail >= need {
 			return avail
 		}
-		d := time.Duration(need-avail) * time.Second / time.Duration(s.f.Rate)
+		// A device frees its buffer a period at a time (JACK's 480
+		// frames): sleeping for part of one wakes too early, then again.
+		// Whole periods from any moment take in exactly as many period
+		// ends, so the wait is rounded up to them.
+		short := need - avail
+		if g := s.grain; g > 1 && g <= s.fpb/2 {
+			short = (short + g - 1) / g * g
+		}
+		d := time.Duration(short) * time.Second / time.Duration(s.f.Rate)
 		if s.timer.Sleep(d) != nil {
 			return avail
 		}
 	}
 	return avail
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }
 
 // toFloatStereo converts the whole frames of p, of ch channels, to float32

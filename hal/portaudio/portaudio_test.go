@@ -9,11 +9,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	pa "github.com/gordonklaus/portaudio"
 
 	"github.com/loaxa/loaxa/audio"
 	"github.com/loaxa/loaxa/hal"
+	"github.com/loaxa/loaxa/internal/timerfd"
 )
 
 func TestPickDevice(t *testing.T) {
@@ -195,5 +197,72 @@ func TestOpenRefusesWhileAWriteIsStuck(t *testing.T) {
 	}
 	if n := writing.Load(); n != 0 {
 		t.Errorf("%d writes still counted after they returned", n)
+	}
+}
+
+// periodStream is a JACK stream as the Sink sees it: a buffer of size
+// frames that the device empties a period at a time, in real time.
+type periodStream struct {
+	fakeStream
+	fbuf         *[]float32
+	size, period int
+	start        time.Time
+	written      int // frames
+	queries      int
+	tooBig       int // writes of more than there was room for
+}
+
+func (p *periodStream) AvailableToWrite() (int, error) {
+	p.queries++
+	played := int(time.Since(p.start)/(time.Duration(p.period)*time.Second/48000)) * p.period
+	return p.size - max(0, p.written-played), nil
+}
+
+func (p *periodStream) Write() error {
+	n := len(*p.fbuf) / jackFrame
+	if avail, _ := p.AvailableToWrite(); n > avail {
+		p.tooBig++
+	}
+	p.queries--
+	p.written += n
+	return nil
+}
+
+// On JACK the device frees its buffer 480 frames at a time. A Sink that
+// slept for exactly the room it was short of woke before the period
+// ended, found nothing freed, and slept again, up to four times per write,
+// each wake-up waking the Go runtime's monitor thread too: 100 wake-ups a
+// second instead of 38 while playing an MP3 (docs/benchmarks.md). After
+// the first writes (the buffer starts empty, and the Sink learns the
+// period from what it sees freed), a write must cost at most two looks at
+// the room (one before it, one after its single wait), and never write
+// more than fits (PortAudio would block the thread in C). Live audio's
+// 10 ms writes show it most.
+func TestWriteWaitsInWholePeriods(t *testing.T) {
+	const fpb, block = 2048, 480
+	tm, err := timerfd.New()
+	if err != nil {
+		t.Skip(err)
+	}
+	defer tm.Close()
+	s := &Sink{f: audio.Format{Rate: 48000, Channels: 2}, name: "fake JACK", fpb: fpb, log: slog.New(slog.DiscardHandler),
+		float: true, fown: make([]float32, fpb*jackFrame), timer: tm}
+	ps := &periodStream{fbuf: &s.fbuf, size: jackFIFO * fpb, period: 480, start: time.Now()}
+	s.stream = ps
+	const warmup, writes = 20, 100 // a second of audio after the warm-up
+	for i := range warmup + writes {
+		if i == warmup {
+			ps.queries = 0
+		}
+		if err := s.Write(make([]int16, block*2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("%d looks at the room for %d writes", ps.queries, writes)
+	if ps.tooBig > 0 {
+		t.Errorf("%d writes of more than the room", ps.tooBig)
+	}
+	if ps.queries > 2*writes {
+		t.Errorf("%d looks at the room for %d writes, want at most %d", ps.queries, writes, 2*writes)
 	}
 }
