@@ -303,8 +303,8 @@ func (s *Sink) Write(p []int16) error {
 	for len(p) > 0 {
 		frames := min(len(p)/ch, s.fpb)
 		if avail := s.waitRoom(frames); avail > 0 {
-			// Only what fits: a write that does not blocks in PortAudio
-			// until the device has played the rest (see waitRoom).
+			// Only what fits: more would block in PortAudio until the
+			// device has played the rest (see waitRoom).
 			frames = min(frames, avail)
 		}
 		n := frames * ch
@@ -439,7 +439,9 @@ func (s *Sink) Drain() error {
 func (s *Sink) Underruns() int { return int(s.underruns.Load()) }
 
 // Latency returns the output latency PortAudio reports for the stream:
-// how long a sample takes from Write to the loudspeaker, at most.
+// how long a sample takes from Write to the loudspeaker, at most. On JACK
+// it leaves out PortAudio's own buffer (up to jackFIFO transfers), which
+// PortAudio does not count.
 func (s *Sink) Latency() time.Duration {
 	if info := s.stream.Info(); info != nil {
 		return info.OutputLatency
