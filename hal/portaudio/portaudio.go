@@ -63,7 +63,8 @@ type Sink struct {
 
 	// timer waits for room in the device's buffer before a write (nil:
 	// the write blocks in PortAudio). room is the most room ever seen:
-	// the buffer's size, learnt at the first write.
+	// the buffer's size, learnt at the first write (not used on JACK,
+	// whose buffer starts full; waitRoom waits for a transfer there).
 	timer *timerfd.Timer
 	room  int
 	// grain is the step in which the device frees room, its period as
