@@ -259,10 +259,10 @@ func (d *device) recovered() bool {
 		return false
 	}
 	f := strings.Fields(string(b))
-	if len(f) != 4 {
+	if len(f) < 4 || !bytes.HasSuffix(b, []byte("\n")) {
 		return false // being written
 	}
-	at, _ := strconv.ParseInt(f[3], 10, 64)
+	at, _ := strconv.ParseInt(f[len(f)-1], 10, 64)
 	s := d.lastStart()
 	return s != nil && s.TS > at
 }
@@ -376,10 +376,13 @@ func TestKillAtEveryPoint(t *testing.T) {
 		points = append(points, point{"boot:" + b, goodBin, "v1.1.0"})
 	}
 	points = append(points, point{"boot:rolled_back", crashBin, "v1.0.0"}, point{"state:rolled_back@both", crashBin, "v1.0.0"})
+	// At random bytes, and once before the first checkpoint (64 KiB); the
+	// random kills wait for a saved checkpoint, so each run checks a resume.
+	points = append(points, point{"download:1000@agent", goodBin, "v1.1.0"})
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 12))
 	for i := 0; i < 6; i++ {
 		who := []string{"agent", "both"}[i%2]
-		points = append(points, point{fmt.Sprintf("download:%d@%s", 1+rng.Int64N(size-1), who), goodBin, "v1.1.0"})
+		points = append(points, point{fmt.Sprintf("download:%d+saved@%s", 1+rng.Int64N(size-1), who), goodBin, "v1.1.0"})
 	}
 	exercised, ran := 0, 0
 	for _, p := range points {
@@ -405,11 +408,27 @@ func TestKillAtEveryPoint(t *testing.T) {
 			}
 			resumed := ""
 			if strings.HasPrefix(p.kill, "download:") {
-				// The download after the kill went on from a checkpoint.
+				// The download after the kill went on from the checkpoint
+				// saved when it was killed, or from the start without one.
 				hdrs := r.rangeHeaders()
 				resumed = "; requests " + strings.Join(hdrs, ",")
-				if len(hdrs) < 2 || hdrs[len(hdrs)-1] == "" {
-					t.Errorf("the download started over after the kill: requests %q", hdrs)
+				var reached, saved int64
+				if _, err := fmt.Sscanf(string(marker), "download %d saved %d", &reached, &saved); err != nil {
+					t.Fatalf("kill marker %q: %v", marker, err)
+				}
+				// The owner may save one more checkpoint (below the byte
+				// reached) between the marker and the kill.
+				var from int64
+				if len(hdrs) == 2 && hdrs[1] != "" {
+					if _, err := fmt.Sscanf(hdrs[1], "bytes=%d-", &from); err != nil || from <= 0 {
+						from = -1
+					}
+				}
+				if len(hdrs) != 2 || hdrs[0] != "" || from < saved || from >= reached {
+					t.Errorf("killed at byte %d with byte %d saved: requests %q, want a second one from the saved byte or later, before %d", reached, saved, hdrs, reached)
+				}
+				if strings.Contains(p.kill, "+saved") && saved == 0 {
+					t.Errorf("killed with no checkpoint saved")
 				}
 			}
 			t.Logf("killed at %s; supervisor started %d times; runs %s; update %s%s", strings.TrimSpace(string(marker)), d.runs, got, d.update().Update.State, resumed)

@@ -16,7 +16,9 @@
 // line: start, event, submit, exit), submits --manifest at every start (a
 // command redelivered), and treats $LOAXA_TEST_KILL ("POINT@WHO", WHO
 // agent or both; POINT state:NAME, download:OFFSET or boot:EVENT) as a
-// one-shot SIGKILL at that point.
+// one-shot SIGKILL at that point. download:OFFSET+saved waits past OFFSET
+// until a checkpoint is saved. A download kill's marker says the offset
+// reached and the one saved in the update record ("download N saved S").
 package main
 
 import (
@@ -236,12 +238,22 @@ func killAt(dataDir, point string, n int64) {
 	}
 	want, who, _ := strings.Cut(spec, "@")
 	wantPoint, wantN, hasN := strings.Cut(want, ":")
+	what := fmt.Sprintf("%s %d", point, n)
 	switch {
 	case point == "download" && wantPoint == "download" && hasN:
+		wantN, waitSaved := strings.CutSuffix(wantN, "+saved")
 		off, _ := strconv.ParseInt(wantN, 10, 64)
 		if n < off {
 			return
 		}
+		doc, err := ota.FileStore{Path: ota.NewLayout(dataDir).UpdateDoc()}.Load()
+		if err != nil || doc.Update == nil {
+			return
+		}
+		if waitSaved && doc.Update.Offset == 0 {
+			return
+		}
+		what = fmt.Sprintf("%s saved %d", what, doc.Update.Offset)
 	case point == want:
 	default:
 		return
@@ -250,7 +262,7 @@ func killAt(dataDir, point string, n int64) {
 	if errors.Is(err, os.ErrExist) || err != nil {
 		return
 	}
-	fmt.Fprintf(marker, "%s %d %d %d\n", point, n, os.Getpid(), time.Now().UnixMilli())
+	fmt.Fprintf(marker, "%s %d %d\n", what, os.Getpid(), time.Now().UnixMilli())
 	marker.Close()
 	if who == "both" && !strings.HasPrefix(point, "boot:") {
 		syscall.Kill(os.Getppid(), syscall.SIGKILL)
