@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -48,7 +49,10 @@ func TestCrashDuringDownload(t *testing.T) {
 	want := sum(content)
 	fs, srv := newFileServer(t, content)
 	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	if s := os.Getenv("MEDIA_CRASH_SEED"); s != "" { // replays a failure
+		seed, _ = strconv.ParseUint(s, 10, 64)
+	}
+	t.Logf("MEDIA_CRASH_SEED=%d", seed)
 	r := rand.New(rand.NewPCG(seed, 7))
 	var pauseStep atomic.Int64 // 0: no pause
 	fs.pauseAt = func(start int64) int64 {
@@ -108,7 +112,16 @@ func TestCrashDuringDownload(t *testing.T) {
 
 	kills := 0
 	for i := 0; i < 40; i++ {
-		pauseStep.Store(r.Int64N(size / 40))
+		// 0 would mean no pause (the run would end by itself): the step
+		// is drawn from [1, size/40), both ends pinned once.
+		step := 1 + r.Int64N(size/40-1)
+		switch i {
+		case 0:
+			step = 1
+		case 1:
+			step = size/40 - 1
+		}
+		pauseStep.Store(step)
 		run(i, func(done <-chan struct{}) {
 			select {
 			case at := <-fs.paused:
