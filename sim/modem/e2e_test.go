@@ -65,13 +65,15 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // setState writes the control file, as a person would, and waits until
 // the emulator acted on it (a command logged after the change proves
-// nothing; the tty's presence and a probe do).
+// nothing; the tty's presence and a probe do), with its tty closed when
+// gone, open otherwise.
 func setState(t *testing.T, s *simmodem.Modem, st simmodem.State) {
 	t.Helper()
 	if err := simmodem.WriteState(dirOf(s), st); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "state "+string(st), func() bool { return s.State() == st })
+	// The state flips first, then the tty goes or comes back.
+	waitFor(t, "state "+string(st), func() bool { return s.State() == st && (s.TTY() == "") == (st == simmodem.StateGone) })
 }
 
 func str(p *string) string {

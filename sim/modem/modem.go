@@ -326,11 +326,14 @@ func (m *Modem) reconcile() error {
 	}
 	switch {
 	case away && t != nil:
+		// TTY says "" once the tty is closed and its symlink gone, so a
+		// test that waits for it finds the modem wholly away.
+		err := m.closeTTY(t)
 		m.mu.Lock()
 		m.cur = nil
 		m.mu.Unlock()
 		m.log.Info("sim modem gone", "tty", t.name)
-		return m.closeTTY(t)
+		return err
 	case !away && t == nil:
 		t, err := m.openTTY()
 		if err != nil {

@@ -4,6 +4,7 @@ package modem
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
@@ -18,6 +19,22 @@ func openPTY() (*tty, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open a pseudo-terminal: %w", err)
 	}
+	// pty.Open leaves the master in blocking mode, where closing it does
+	// not end serve's read in progress: closing the tty (the modem gone)
+	// then waited until the client wrote or let go. In Go's poller it does.
+	fd, err := unix.FcntlInt(master.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	master.Close()
+	if err == nil {
+		err = unix.SetNonblock(fd, true)
+		if err != nil {
+			unix.Close(fd)
+		}
+	}
+	if err != nil {
+		slave.Close()
+		return nil, fmt.Errorf("open a pseudo-terminal: %w", err)
+	}
+	master = os.NewFile(uintptr(fd), "/dev/ptmx")
 	t := &tty{master: master, slave: slave, name: slave.Name(), done: make(chan struct{})}
 	// Raw before anyone opens it: in the default cooked mode the line
 	// discipline would echo the emulator's answers back to it, and turn
