@@ -38,12 +38,7 @@ func TestE2EKilledWhileOfflineDeliversEveryEventInOrder(t *testing.T) {
 	}
 	b := mqtttest.Start(t)
 	dir := t.TempDir()
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("LOAXA_POWERCUT_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (LOAXA_POWERCUT_SEED replays it)", seed)
-	rng := rand.New(rand.NewPCG(seed, 1))
+	rng := rand.New(rand.NewPCG(testenv.Seed(t, "LOAXA_POWERCUT_SEED"), 1))
 	// Offline: the broker of the file is a closed port.
 	writeConfig(t, dir, "pole-cut", "tcp://127.0.0.1:1", `log_level = "debug"`)
 	door := filepath.Join(dir, "sim", "inputs", "tamper")

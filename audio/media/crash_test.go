@@ -8,11 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/loaxa/loaxa/internal/testenv"
 )
 
 const crashChildEnv = "MEDIA_CRASH_CHILD"
@@ -48,12 +49,7 @@ func TestCrashDuringDownload(t *testing.T) {
 	content := randomBytes(size, 42)
 	want := sum(content)
 	fs, srv := newFileServer(t, content)
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("MEDIA_CRASH_SEED"); s != "" { // replays a failure
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("MEDIA_CRASH_SEED=%d", seed)
-	r := rand.New(rand.NewPCG(seed, 7))
+	r := rand.New(rand.NewPCG(testenv.Seed(t, "MEDIA_CRASH_SEED"), 7))
 	var pauseStep atomic.Int64 // 0: no pause
 	fs.pauseAt = func(start int64) int64 {
 		if step := pauseStep.Load(); step > 0 {

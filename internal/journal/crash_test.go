@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/loaxa/loaxa/internal/testenv"
 )
 
 // The power-cut tests start testdata/crashchild, which appends in a loop
@@ -113,12 +115,8 @@ func runAndKill(t *testing.T, mode, dir string, seed uint64, killAfter int, rng 
 // seedRNG seeds a test's randomness from the clock, or from JOURNAL_SEED to
 // replay a failure; the seed is logged.
 func seedRNG(t *testing.T) *rand.Rand {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("JOURNAL_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("JOURNAL_SEED=%d", seed)
-	return rand.New(rand.NewPCG(seed, 1))
+	t.Helper()
+	return rand.New(rand.NewPCG(testenv.Seed(t, "JOURNAL_SEED"), 1))
 }
 
 func TestPowerCutJournal(t *testing.T) {
