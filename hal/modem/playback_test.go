@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // playback is a port that plays a recorded exchange, like periph's
@@ -126,19 +125,11 @@ func (p *playback) Close() error {
 // waitSent waits until n commands of the transcript have been written.
 func (p *playback) waitSent(t *testing.T, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	waitFor(t, func() bool {
 		p.mu.Lock()
-		sent := p.pos
-		p.mu.Unlock()
-		if sent >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %d commands written after 10 s, want %d", p.name, sent, n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer p.mu.Unlock()
+		return p.pos >= n
+	})
 }
 
 // leftovers reports the commands the transcript still expects.
