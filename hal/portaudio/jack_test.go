@@ -42,10 +42,17 @@ const jackChildEnv = "LOAXA_PORTAUDIO_JACK_CHILD"
 // gap every 43 ms, and the tone played 6% slow. The third is live
 // audio's 10 ms blocks: they must not fill the whole buffer, which would
 // delay the talk by all of it (85 ms on top of the jitter buffer).
+//
+// The Sink now feeds JACK from a queue of its own, which PortAudio's
+// callback reads: the first case, JACK's periods twice the Sink's
+// transfers, found it empty at every period (47 gaps in 2 s) until the
+// queue kept a whole JACK period. The last case stops writing for 300 ms
+// mid-play: the Sink must count that underrun, and never the end of the
+// audio when it drains.
 func TestJACKPlaysWhatWasWritten(t *testing.T) {
 	if out := os.Getenv(jackChildEnv); out != "" {
 		var c jackCase
-		if _, err := fmt.Sscan(os.Getenv(jackChildEnv+"_CASE"), &c.fpb, &c.write); err != nil {
+		if _, err := fmt.Sscan(os.Getenv(jackChildEnv+"_CASE"), &c.fpb, &c.write, &c.pauseMS); err != nil {
 			t.Fatal(err)
 		}
 		playToJACK(t, out, c)
@@ -59,19 +66,21 @@ func TestJACKPlaysWhatWasWritten(t *testing.T) {
 		// gaps bounds the stretches of silence inside the recording: a
 		// machine too loaded to keep up may leave a few (JACK's dummy
 		// driver runs without real-time priority), a Sink that plays
-		// silence of its own leaves dozens.
+		// silence of its own leaves dozens. It bounds the underruns the
+		// Sink counts too.
 		gaps int
 	}{
-		{"odd writes", 2048, jackCase{fpb: 1024, write: 700}, -1},
+		{"odd writes", 2048, jackCase{fpb: 1024, write: 700}, 3},
 		{"player batches", 480, jackCase{fpb: 0, write: 1920}, 3},
 		{"live blocks", 480, jackCase{fpb: 0, write: 480}, 3},
+		{"a pause", 480, jackCase{fpb: 0, write: 1920, pauseMS: 300}, 4},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			j := audiotest.StartJACK(t, c.period)
 			rec := filepath.Join(t.TempDir(), "speaker.wav")
 			cmd := exec.Command(os.Args[0], "-test.run=^TestJACKPlaysWhatWasWritten$", "-test.v")
 			// HOME: no asoundrc of the machine's user changes what PortAudio sees.
-			cmd.Env = append(os.Environ(), jackChildEnv+"="+rec, fmt.Sprintf("%s_CASE=%d %d", jackChildEnv, c.fpb, c.write), j.Env(), "HOME="+t.TempDir())
+			cmd.Env = append(os.Environ(), jackChildEnv+"="+rec, fmt.Sprintf("%s_CASE=%d %d %d", jackChildEnv, c.fpb, c.write, c.pauseMS), j.Env(), "HOME="+t.TempDir())
 			testenv.DieWithTest(cmd)
 			out, err := cmd.CombinedOutput()
 			if err != nil {
@@ -85,6 +94,23 @@ func TestJACKPlaysWhatWasWritten(t *testing.T) {
 				size, _ = strconv.Atoi(string(m[2]))
 			}
 			t.Logf("queued at most %d frames of a buffer of %d", queued, size)
+			var before, after int
+			if m := underrunsRE.FindSubmatch(out); m == nil {
+				t.Fatalf("the child did not say its underruns:\n%s", out)
+			} else {
+				before, _ = strconv.Atoi(string(m[1]))
+				after, _ = strconv.Atoi(string(m[2]))
+			}
+			t.Logf("%d underrun(s)", before)
+			if after != before {
+				t.Errorf("the drain at the end counted %d underrun(s)", after-before)
+			}
+			if c.pauseMS > 0 && before == 0 {
+				t.Errorf("a pause of %d ms mid-play counted no underrun", c.pauseMS)
+			}
+			if before > c.gaps {
+				t.Errorf("%d underruns, want at most %d", before, c.gaps)
+			}
 			// A write waits for a transfer's room, so at most a transfer
 			// and the write itself are queued (plus one JACK period the
 			// callback has not taken yet).
@@ -119,19 +145,26 @@ func TestJACKPlaysWhatWasWritten(t *testing.T) {
 			if a := dsp.Goertzel(longest, playFormat, 1000); math.Abs(a-0.5) > 0.02 {
 				t.Errorf("1 kHz at %.4f of full scale, want 0.5", a)
 			}
-			if c.gaps >= 0 && len(runs)-1 > c.gaps {
+			if c.pauseMS > 0 && len(runs) < 2 {
+				t.Errorf("a pause of %d ms mid-play left no gap in the recording", c.pauseMS)
+			}
+			if len(runs)-1 > c.gaps {
 				t.Errorf("the tone has %d gaps of silence in %d s, want at most %d", len(runs)-1, len(p)/playFormat.Channels/playFormat.Rate, c.gaps)
 			}
 		})
 	}
 }
 
-// queuedRE finds what the child reports of the Sink's buffer.
-var queuedRE = regexp.MustCompile(`queued at most (\d+) of (\d+) frames`)
+// queuedRE and underrunsRE find what the child reports of the Sink.
+var (
+	queuedRE    = regexp.MustCompile(`queued at most (\d+) of (\d+) frames`)
+	underrunsRE = regexp.MustCompile(`(\d+) underruns before the drain, (\d+) after`)
+)
 
 // jackCase is how the child plays: the Sink's FramesPerBuffer (0: its
-// default) and the frames in each write.
-type jackCase struct{ fpb, write int }
+// default), the frames in each write, and a pause in the writes (ms) once
+// 1.5 s are written (0: none).
+type jackCase struct{ fpb, write, pauseMS int }
 
 // soundRuns splits interleaved p at every run of two or more frames of
 // digital silence (a sampled 1 kHz sine is zero on one frame at most).
@@ -171,18 +204,11 @@ func playToJACK(t *testing.T, rec string, c jackCase) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A write and a drain leave the buffer empty: its size is the room.
-	if err := s.Write(make([]int16, 480*playFormat.Channels)); err != nil {
-		t.Fatal(err)
+	if s.ring == nil {
+		t.Fatalf("%v does not play from a queue of its own", s)
 	}
-	if err := s.Drain(); err != nil {
-		t.Fatal(err)
-	}
-	size, err := s.stream.AvailableToWrite()
-	if err != nil {
-		t.Fatal(err)
-	}
-	queued := 0
+	size := int(s.ring.size)
+	queued, underruns := 0, 0
 	written := make(chan error, 1)
 	playing := make(chan struct{})
 	go func() {
@@ -198,14 +224,17 @@ func playToJACK(t *testing.T, rec string, c jackCase) {
 				written <- err
 				return
 			}
-			if avail, err := s.stream.AvailableToWrite(); err == nil {
-				queued = max(queued, size-avail)
-			}
+			queued = max(queued, s.ring.queued())
 			if !started && n*c.write >= playFormat.Rate/2 { // half a second written: the stream runs
 				started = true
 				close(playing)
 			}
+			if c.pauseMS > 0 && n*c.write >= playFormat.Rate*3/2 {
+				time.Sleep(time.Duration(c.pauseMS) * time.Millisecond)
+				c.pauseMS = 0
+			}
 		}
+		underruns = s.Underruns()
 		written <- s.Drain()
 	}()
 	<-playing
@@ -232,8 +261,87 @@ func playToJACK(t *testing.T, rec string, c jackCase) {
 		t.Fatal(err)
 	}
 	fmt.Printf("queued at most %d of %d frames\n", queued, size)
+	fmt.Printf("%d underruns before the drain, %d after\n", underruns, s.Underruns())
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	fmt.Println("played and recorded")
+}
+
+// jackGoneEnv tells the child of TestJACKGoneEndsTheWrite to play.
+const jackGoneEnv = "LOAXA_PORTAUDIO_JACK_GONE"
+
+// A JACK server that stops while the Sink plays stops calling its
+// callback, and the Sink's queue never empties again. The write waiting
+// for room must then fail, within seconds, and Close must return: a
+// write that waited for ever would hold the player until the guard gave
+// the device up, and a leaked wait in every reopen after it.
+func TestJACKGoneEndsTheWrite(t *testing.T) {
+	if os.Getenv(jackGoneEnv) != "" {
+		playUntilGone(t)
+		return
+	}
+	j := audiotest.StartJACK(t, 480)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestJACKGoneEndsTheWrite$", "-test.v")
+	cmd.Env = append(os.Environ(), jackGoneEnv+"=1", j.Env(), "HOME="+t.TempDir())
+	testenv.DieWithTest(cmd)
+	var out testenv.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Kill()
+		<-done
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out.String(), "playing") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the child did not start playing:\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	j.Stop()
+	stopped := time.Now()
+	select {
+	case err := <-done:
+		done <- err
+		if err != nil {
+			t.Fatalf("child: %v\n%s", err, out.String())
+		}
+	case <-time.After(ringStall + 20*time.Second):
+		t.Fatalf("the write and the close did not end %v after JACK stopped:\n%s", time.Since(stopped), out.String())
+	}
+	t.Logf("child:\n%s", out.String())
+	if !strings.Contains(out.String(), "write failed: ") || !strings.Contains(out.String(), "closed") {
+		t.Errorf("the child did not see its write fail, then close:\n%s", out.String())
+	}
+}
+
+// playUntilGone runs in the child: it plays a tone until a write fails,
+// for 60 s at most, then closes the Sink.
+func playUntilGone(t *testing.T) {
+	s, err := Open(Options{Device: "system", Format: playFormat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := tone.New(1000, playFormat, 0.5).For(60 * time.Second)
+	buf := make([]int16, playFormat.Channels*1920)
+	for n := 1; ; n++ {
+		k, err := src.Read(buf)
+		if err != nil {
+			t.Fatal("60 s played, and no write failed")
+		}
+		if err := s.Write(buf[:k]); err != nil {
+			fmt.Println("write failed:", err)
+			break
+		}
+		if n == 25 {
+			fmt.Println("playing")
+		}
+	}
+	err = s.Close()
+	fmt.Println("closed:", err)
 }

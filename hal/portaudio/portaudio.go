@@ -51,11 +51,9 @@ type Sink struct {
 	// part of own to play.
 	buf []int16
 	own []int16
-	// float is set for a JACK device, whose stream plays float32 stereo
-	// from fbuf, a part of fown, whatever f says (see jackFrame).
-	float bool
-	fbuf  []float32
-	fown  []float32
+	// ring is set on JACK: the stream plays from a queue in C memory
+	// instead, and stream is nil (see ring).
+	ring *ring
 
 	running   bool // the stream is started
 	closed    bool
@@ -63,8 +61,7 @@ type Sink struct {
 
 	// timer waits for room in the device's buffer before a write (nil:
 	// the write blocks in PortAudio). room is the most room ever seen:
-	// the buffer's size, learnt at the first write (not used on JACK,
-	// whose buffer starts full; waitRoom waits for a transfer there).
+	// the buffer's size, learnt at the first write.
 	timer *timerfd.Timer
 	room  int
 	// grain is the step in which the device frees room, its period as
@@ -153,51 +150,31 @@ func open(o Options, fpb int, log *slog.Logger) (*Sink, error) {
 		Flags: pa.DitherOff | pa.ClipOff,
 	}
 	if dev.HostApi != nil && dev.HostApi.Type == pa.JACK {
-		if dev.MaxOutputChannels < jackFrame {
-			return nil, fmt.Errorf("portaudio: %s has %d playback port(s); PortAudio's JACK output needs %d", s.name, dev.MaxOutputChannels, jackFrame)
+		if dev.MaxOutputChannels < o.Format.Channels {
+			return nil, fmt.Errorf("portaudio: %s has %d playback port(s), %v needs %d", s.name, dev.MaxOutputChannels, o.Format, o.Format.Channels)
 		}
-		s.float = true
-		s.fown = make([]float32, fpb*jackFrame)
-		params.Output.Channels = jackFrame
-		// See jackFIFO.
-		params.FramesPerBuffer = pa.FramesPerBufferUnspecified
-		params.Output.Latency = max(params.Output.Latency, time.Duration(jackFIFO*fpb)*time.Second/time.Duration(o.Format.Rate))
-		s.stream, err = pa.OpenStream(params, &s.fbuf)
-	} else {
-		s.own = make([]int16, fpb*o.Format.Channels)
-		s.stream, err = pa.OpenStream(params, &s.buf)
+		if s.timer, err = timerfd.New(); err != nil {
+			return nil, fmt.Errorf("portaudio: opening %s: %w", s.name, err)
+		}
+		// A write leaves a transfer queued, or JACK's latency when that
+		// is more: PortAudio's callbacks of one JACK period come one
+		// after the other (with JACK's period at 2,048 frames, two of
+		// 1,024), so the queue must hold a whole period at every write.
+		keep := max(fpb, int(dev.DefaultHighOutputLatency.Seconds()*float64(o.Format.Rate)))
+		if s.ring, err = openRing(dev, o.Format.Channels, float64(o.Format.Rate), fpb, keep, latency); err != nil {
+			s.timer.Close()
+			return nil, fmt.Errorf("portaudio: opening %s for %v: %w", s.name, o.Format, err)
+		}
+		return s, nil
 	}
+	s.own = make([]int16, fpb*o.Format.Channels)
+	s.stream, err = pa.OpenStream(params, &s.buf)
 	if err != nil {
 		return nil, fmt.Errorf("portaudio: opening %s for %v: %w", s.name, o.Format, err)
 	}
 	s.timer, _ = timerfd.New() // none: writes block in PortAudio
 	return s, nil
 }
-
-// jackFrame is the only frame a blocking stream on PortAudio's JACK host
-// API handles: two float32 samples. Its blocking layer (pa_jack.c,
-// BlockingBegin, marked FIXME in PortAudio 19.6 and still in 19.7) takes
-// every frame to be 8 bytes, whatever the stream's format: with int16
-// stereo (4 bytes) Pa_WriteStream reads twice the caller's buffer, and the
-// JACK thread writes twice the size of PortAudio's conversion buffer into
-// the C heap at every period. That corrupted the heap within seconds of
-// playing, noticed by the next malloc elsewhere ("malloc(): invalid size
-// (unsorted)" inside mpg123_new). So on JACK the Sink opens a float32
-// stereo stream and converts.
-const jackFrame = 2
-
-// jackFIFO is the size of the buffer a JACK stream is opened with, in
-// transfers (FramesPerBuffer). PortAudio's blocking JACK layer queues
-// writes in a buffer of the latency asked for (rounded up to a power of
-// two), from which its JACK callback takes a transfer at a time, filling
-// with silence what is not there yet. Left to itself it made the transfer
-// FramesPerBuffer and the buffer no bigger: any write that did not fill
-// the buffer to the brim before the callback came played as a gap (the
-// player's 1,920-frame batches left 128 frames of silence every 43 ms,
-// and the audio played 6 % slow). So the Sink lets the callback take
-// JACK's own period, asks for room for two transfers, and writes once a
-// transfer's room is free (waitRoom).
-const jackFIFO = 2
 
 func deviceName(d *pa.DeviceInfo) string {
 	if d.HostApi != nil {
@@ -295,6 +272,9 @@ func (s *Sink) Write(p []int16) error {
 	if len(p)%ch != 0 {
 		return fmt.Errorf("portaudio: %d samples is not a whole number of %d-channel frames", len(p), ch)
 	}
+	if s.ring != nil {
+		return s.writeRing(p)
+	}
 	if len(p) > 0 && !s.running {
 		if err := s.stream.Start(); err != nil {
 			return fmt.Errorf("portaudio: starting %s: %w", s.name, err)
@@ -309,13 +289,8 @@ func (s *Sink) Write(p []int16) error {
 			frames = min(frames, avail)
 		}
 		n := frames * ch
-		if s.float {
-			s.fbuf = s.fown[:frames*jackFrame]
-			toFloatStereo(s.fbuf, p[:n], ch)
-		} else {
-			s.buf = s.own[:n]
-			copy(s.buf, p)
-		}
+		s.buf = s.own[:n]
+		copy(s.buf, p)
 		p = p[n:]
 		writing.Add(1)
 		err := s.stream.Write()
@@ -341,12 +316,9 @@ const maxRoomWaits = 4
 // waitRoom waits until the device's buffer has room for frames, or for
 // half of it when frames is more, sleeping for as long as the device
 // needs to play the difference; about half of the buffer is then still
-// queued when the write lands: the margin for a late wake-up. On JACK the
-// buffer holds two transfers or more (jackFIFO), and a write waits until
-// a whole transfer's room is free, whatever its size: a transfer then
-// finds at least one more queued, and a small write (live audio's 10 ms
-// blocks) leaves little more than a transfer queued, not a full buffer.
-// It returns the room last seen, 0 when it could not tell.
+// queued when the write lands: the margin for a late wake-up (JACK has
+// its own queue: see writeRing). It returns the room last seen, 0 when it
+// could not tell.
 //
 // A write that does not fit blocks in PortAudio, holding its thread in C
 // until the device has played enough, in steps of its period; for the Go
@@ -372,9 +344,6 @@ func (s *Sink) waitRoom(frames int) int {
 		last = avail
 		s.room = max(s.room, avail)
 		need := min(frames, max(1, s.room/2))
-		if s.float {
-			need = s.fpb
-		}
 		if avail >= need {
 			return avail
 		}
@@ -401,23 +370,6 @@ func gcd(a, b int) int {
 	return a
 }
 
-// toFloatStereo converts the whole frames of p, of ch channels, to float32
-// stereo in dst (len(p)/ch*2 samples), with the scale PortAudio's own
-// int16 conversion uses; a mono frame plays on both channels.
-func toFloatStereo(dst []float32, p []int16, ch int) {
-	const scale = 1.0 / 32768
-	if ch == 1 {
-		for i, v := range p {
-			f := float32(v) * scale
-			dst[2*i], dst[2*i+1] = f, f
-		}
-		return
-	}
-	for i, v := range p {
-		dst[i] = float32(v) * scale
-	}
-}
-
 // Drain waits until everything written has been played, then stops the
 // stream; the next Write starts it again. Call it at the end of an item,
 // before switching relays off: the pause that follows is not an underrun.
@@ -429,6 +381,9 @@ func (s *Sink) Drain() error {
 		return nil
 	}
 	s.running = false
+	if s.ring != nil {
+		return s.drainRing()
+	}
 	if err := s.stream.Stop(); err != nil {
 		return fmt.Errorf("portaudio: stopping %s: %w", s.name, err)
 	}
@@ -441,9 +396,12 @@ func (s *Sink) Underruns() int { return int(s.underruns.Load()) }
 
 // Latency returns the output latency PortAudio reports for the stream:
 // how long a sample takes from Write to the loudspeaker, at most. On JACK
-// it leaves out PortAudio's own buffer (up to jackFIFO transfers), which
-// PortAudio does not count.
+// it leaves out the Sink's own queue (a transfer or more: see
+// writeRing), which PortAudio does not see.
 func (s *Sink) Latency() time.Duration {
+	if s.ring != nil {
+		return s.ring.latency()
+	}
 	if info := s.stream.Info(); info != nil {
 		return info.OutputLatency
 	}
@@ -458,17 +416,30 @@ func (s *Sink) Close() error {
 	}
 	s.closed = true
 	var errs []error
-	if s.timer != nil {
-		s.timer.Close()
-	}
-	if s.running {
-		s.running = false
-		if err := s.stream.Stop(); err != nil {
-			errs = append(errs, fmt.Errorf("portaudio: stopping %s: %w", s.name, err))
+	switch {
+	case s.ring != nil:
+		if s.running {
+			s.running = false
+			if err := s.drainRing(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := s.ring.close(); err != nil {
+			errs = append(errs, fmt.Errorf("portaudio: closing %s: %w", s.name, err))
+		}
+	default:
+		if s.running {
+			s.running = false
+			if err := s.stream.Stop(); err != nil {
+				errs = append(errs, fmt.Errorf("portaudio: stopping %s: %w", s.name, err))
+			}
+		}
+		if err := s.stream.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("portaudio: closing %s: %w", s.name, err))
 		}
 	}
-	if err := s.stream.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("portaudio: closing %s: %w", s.name, err))
+	if s.timer != nil { // after the drain, which sleeps on it
+		s.timer.Close()
 	}
 	paMu.Lock()
 	defer paMu.Unlock()

@@ -200,11 +200,11 @@ func TestOpenRefusesWhileAWriteIsStuck(t *testing.T) {
 	}
 }
 
-// periodStream is a JACK stream as the Sink sees it: a buffer of size
-// frames that the device empties a period at a time, in real time.
+// periodStream is a blocking stream as the Sink sees it: a buffer of
+// size frames that the device empties a period at a time, in real time.
 type periodStream struct {
 	fakeStream
-	fbuf         *[]float32
+	buf          *[]int16
 	size, period int
 	start        time.Time
 	written      int // frames
@@ -219,7 +219,7 @@ func (p *periodStream) AvailableToWrite() (int, error) {
 }
 
 func (p *periodStream) Write() error {
-	n := len(*p.fbuf) / jackFrame
+	n := len(*p.buf) / 2
 	if avail, _ := p.AvailableToWrite(); n > avail {
 		p.tooBig++
 	}
@@ -228,7 +228,7 @@ func (p *periodStream) Write() error {
 	return nil
 }
 
-// On JACK the device frees its buffer 480 frames at a time. A Sink that
+// A device frees its buffer a period at a time (480 frames). A Sink that
 // slept for exactly the room it was short of woke before the period
 // ended, found nothing freed, and slept again, up to four times per write,
 // each wake-up waking the Go runtime's monitor thread too: 100 wake-ups a
@@ -245,9 +245,9 @@ func TestWriteWaitsInWholePeriods(t *testing.T) {
 		t.Skip(err)
 	}
 	defer tm.Close()
-	s := &Sink{f: audio.Format{Rate: 48000, Channels: 2}, name: "fake JACK", fpb: fpb, log: slog.New(slog.DiscardHandler),
-		float: true, fown: make([]float32, fpb*jackFrame), timer: tm}
-	ps := &periodStream{fbuf: &s.fbuf, size: jackFIFO * fpb, period: 480, start: time.Now()}
+	s := &Sink{f: audio.Format{Rate: 48000, Channels: 2}, name: "fake device", fpb: fpb, log: slog.New(slog.DiscardHandler),
+		own: make([]int16, fpb*2), timer: tm}
+	ps := &periodStream{buf: &s.buf, size: 2 * fpb, period: 480, start: time.Now()}
 	s.stream = ps
 	const warmup, writes = 20, 100 // a second of audio after the warm-up
 	for i := range warmup + writes {
