@@ -24,18 +24,20 @@ import (
 // variables.
 var paMu sync.Mutex
 
-// writing counts the writes in progress in every Sink. A write that never
-// returns (a wedged device: a JACK server stopped mid-play) leaves
-// PortAudio in a state where opening another stream corrupts the
-// process's memory (seen: "malloc(): invalid size" inside Pa_OpenStream,
-// then SIGABRT), so Open refuses while one is in progress. Like paMu, this
-// process-wide state is forced by the C library.
+// writing counts the writes in progress in every Sink, and the streams
+// left open because their audio system stopped (see ring.stalled). A
+// write that never returns (a wedged device) leaves PortAudio in a state
+// where opening another stream corrupts the process's memory (seen:
+// "malloc(): invalid size" inside Pa_OpenStream, then SIGABRT), so Open
+// refuses while one is in progress. Like paMu, this process-wide state is
+// forced by the C library.
 var writing atomic.Int32
 
 // ErrWedged is wrapped by Open's error while a write of another Sink is
-// stuck in the driver: PortAudio cannot safely open a stream in this
-// process until it returns; restarting the process is the cure.
-var ErrWedged = errors.New("a write is stuck in the audio driver; PortAudio cannot open another stream in this process until it returns: restart the agent")
+// stuck in the driver, or after a Sink's audio system stopped mid-play
+// (its stream is left open): PortAudio cannot safely open a stream in
+// this process; restarting the process is the cure.
+var ErrWedged = errors.New("the audio driver is stuck (a write that does not return, or an audio system that stopped mid-play); PortAudio cannot open another stream in this process: restart the agent")
 
 // Sink plays PCM on a PortAudio output device. Write, Drain and Close are
 // called by one goroutine (the pipeline's); Underruns, Latency and String
@@ -417,12 +419,26 @@ func (s *Sink) Close() error {
 	s.closed = true
 	var errs []error
 	switch {
+	case s.ring != nil && s.ring.stalled:
+		// PortAudio's stop waits for a callback that will not come
+		// (PortAudio 19.6 on JACK: for ever). The stream stays as it is,
+		// and so does PortAudio: this process cannot use it safely again.
+		writing.Add(1)
+		errs = append(errs, fmt.Errorf("portaudio: closing %s: %w; its stream is left open: %w", s.name, errStalled, ErrWedged))
+		s.timer.Close()
+		return errors.Join(errs...)
 	case s.ring != nil:
 		if s.running {
 			s.running = false
 			if err := s.drainRing(); err != nil {
 				errs = append(errs, err)
 			}
+		}
+		if s.ring.stalled {
+			writing.Add(1)
+			errs = append(errs, fmt.Errorf("portaudio: closing %s: its stream is left open: %w", s.name, ErrWedged))
+			s.timer.Close()
+			return errors.Join(errs...)
 		}
 		if err := s.ring.close(); err != nil {
 			errs = append(errs, fmt.Errorf("portaudio: closing %s: %w", s.name, err))

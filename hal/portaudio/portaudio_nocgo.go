@@ -16,7 +16,7 @@ var errNoCgo = fmt.Errorf("portaudio: this build has no cgo, so no PortAudio: %w
 
 // ErrWedged is wrapped by Open's error while a write of another Sink is
 // stuck in the driver (never, without cgo).
-var ErrWedged = errors.New("a write is stuck in the audio driver; PortAudio cannot open another stream in this process until it returns: restart the agent")
+var ErrWedged = errors.New("the audio driver is stuck (a write that does not return, or an audio system that stopped mid-play); PortAudio cannot open another stream in this process: restart the agent")
 
 // Sink is the PortAudio output; without cgo it cannot be opened.
 type Sink struct{}

@@ -95,6 +95,10 @@ type ring struct {
 	ch     int
 	w      uint32 // frames written: Go's copy of q.w
 	seen   uint32 // the q.starved already counted
+	// stalled is set when the callback stopped taking samples (see
+	// ringStall): the audio system is gone, and PortAudio's stop would
+	// wait for it, so the stream is neither stopped nor closed again.
+	stalled bool
 }
 
 // openRing opens dev as a callback stream of ch channels playing from a
@@ -196,12 +200,15 @@ func (r *ring) close() error {
 const ringStall = 2 * time.Second
 
 // errStalled is why a write or a drain on a ring gave up.
-var errStalled = fmt.Errorf("the audio system took no sample for %v", ringStall)
+var errStalled = fmt.Errorf("the audio system took no sample for %v (stopped?)", ringStall)
 
 // waitRing waits until the queue has at most left frames queued, sleeping
 // for the time the callback needs to take the rest, in whole periods.
 func (s *Sink) waitRing(left int) error {
 	r := s.ring
+	if r.stalled {
+		return errStalled
+	}
 	last, since := -1, time.Now()
 	for {
 		q := r.queued()
@@ -211,6 +218,7 @@ func (s *Sink) waitRing(left int) error {
 		if q != last {
 			last, since = q, time.Now()
 		} else if time.Since(since) > ringStall {
+			r.stalled = true
 			return errStalled
 		}
 		short := q - left
@@ -261,15 +269,15 @@ func (s *Sink) writeRing(p []int16) error {
 }
 
 // drainRing waits until the callback has taken everything queued, then
-// stops the stream, which returns once that has played.
+// stops the stream, which returns once that has played. A stalled stream
+// is not stopped (see ring.stalled).
 func (s *Sink) drainRing() error {
 	s.ring.draining()
-	err := s.waitRing(0)
-	if err != nil {
-		err = fmt.Errorf("portaudio: draining %s: %w", s.name, err)
+	if err := s.waitRing(0); err != nil {
+		return fmt.Errorf("portaudio: draining %s: %w", s.name, err)
 	}
-	if serr := s.ring.stop(); serr != nil {
-		err = errors.Join(err, fmt.Errorf("portaudio: stopping %s: %w", s.name, serr))
+	if err := s.ring.stop(); err != nil {
+		return fmt.Errorf("portaudio: stopping %s: %w", s.name, err)
 	}
-	return err
+	return nil
 }
