@@ -15,8 +15,10 @@ import (
 
 // Issue 7, finding 7, the real thing: loaxad plays through PortAudio on
 // JACK's dummy driver and the JACK server is stopped mid-play. PortAudio's
-// write then never returns; the agent must go on answering, raise the
-// audio.device alarm, fail the item, and still stop on SIGTERM.
+// blocking write then never returned; the Sink's own queue now fails the
+// write after 2 s without a sample taken, and PortAudio cannot open the
+// device again in the process. Either way the agent must go on answering,
+// raise the audio.device alarm, fail the item, and still stop on SIGTERM.
 func TestE2EStoppedJACKServerDoesNotHangTheAgent(t *testing.T) {
 	j := audiotest.StartJACK(t, 2048)
 	b := mqtttest.Start(t)

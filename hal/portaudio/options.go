@@ -12,9 +12,9 @@ import (
 // latency (an emergency should be heard at once) and the wake-ups a small
 // ARM board can afford. With the player's 40 ms batches each batch is one
 // transfer and one wake-up, and the device then holds 35–85 ms (on JACK,
-// whose buffer is two transfers: docs/benchmarks.md), as the simulated
-// speaker does with audio.buffer_ms at its default: the emergency and
-// live latencies measured through it hold for this output. 1,024 frames
+// whose queue keeps a transfer at each write: docs/benchmarks.md), as
+// the simulated speaker does with audio.buffer_ms at its default: the
+// emergency and live latencies measured through it hold for this output. 1,024 frames
 // held 21–43 ms but cost two wake-ups per batch, 40 % more CPU on JACK
 // (docs/benchmarks.md).
 const DefaultFramesPerBuffer = 2048
