@@ -48,13 +48,14 @@ const jackChildEnv = "LOAXA_PORTAUDIO_JACK_CHILD"
 // The Sink now feeds JACK from a queue of its own, which PortAudio's
 // callback reads: the first case, JACK's periods twice the Sink's
 // transfers, found it empty at every period (47 gaps in 2 s) until the
-// queue kept a whole JACK period. The last case stops writing for 300 ms
+// queue kept a whole JACK period. "a pause" stops writing for 300 ms
 // mid-play: the Sink must count that underrun, and never the end of the
-// audio when it drains.
+// audio when it drains. "mono" must sound on both ports, as it did when
+// the Sink converted to stereo itself for PortAudio's blocking layer.
 func TestJACKPlaysWhatWasWritten(t *testing.T) {
 	if out := os.Getenv(jackChildEnv); out != "" {
 		var c jackCase
-		if _, err := fmt.Sscan(os.Getenv(jackChildEnv+"_CASE"), &c.fpb, &c.write, &c.pauseMS); err != nil {
+		if _, err := fmt.Sscan(os.Getenv(jackChildEnv+"_CASE"), &c.fpb, &c.write, &c.pauseMS, &c.mono); err != nil {
 			t.Fatal(err)
 		}
 		playToJACK(t, out, c)
@@ -76,13 +77,14 @@ func TestJACKPlaysWhatWasWritten(t *testing.T) {
 		{"player batches", 480, jackCase{fpb: 0, write: 1920}, 3},
 		{"live blocks", 480, jackCase{fpb: 0, write: 480}, 3},
 		{"a pause", 480, jackCase{fpb: 0, write: 1920, pauseMS: 300}, 4},
+		{"mono", 480, jackCase{fpb: 0, write: 1920, mono: true}, 3},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			j := audiotest.StartJACK(t, c.period)
 			rec := filepath.Join(t.TempDir(), "speaker.wav")
 			cmd := exec.Command(os.Args[0], "-test.run=^TestJACKPlaysWhatWasWritten$", "-test.v")
 			// HOME: no asoundrc of the machine's user changes what PortAudio sees.
-			cmd.Env = append(os.Environ(), jackChildEnv+"="+rec, fmt.Sprintf("%s_CASE=%d %d %d", jackChildEnv, c.fpb, c.write, c.pauseMS), j.Env(), "HOME="+t.TempDir())
+			cmd.Env = append(os.Environ(), jackChildEnv+"="+rec, fmt.Sprintf("%s_CASE=%d %d %d %t", jackChildEnv, c.fpb, c.write, c.pauseMS, c.mono), j.Env(), "HOME="+t.TempDir())
 			testenv.DieWithTest(cmd)
 			out, err := cmd.CombinedOutput()
 			if err != nil {
@@ -124,6 +126,14 @@ func TestJACKPlaysWhatWasWritten(t *testing.T) {
 				t.Fatal(err)
 			}
 			p := audiotest.Decode(t, "speaker.wav", data)
+			// A mono stream plays on both of the Sink's ports.
+			if c.mono {
+				for i := 0; i+1 < len(p); i += 2 {
+					if p[i] != p[i+1] {
+						t.Fatalf("mono: frame %d is %d on the left, %d on the right", i/2, p[i], p[i+1])
+					}
+				}
+			}
 			// The recording holds the tone, perhaps with gaps of digital
 			// silence. Each stretch of sound must be the sine, continuous:
 			// no skipped or foreign samples.
@@ -164,9 +174,12 @@ var (
 )
 
 // jackCase is how the child plays: the Sink's FramesPerBuffer (0: its
-// default), the frames in each write, and a pause in the writes (ms) once
-// 1.5 s are written (0: none).
-type jackCase struct{ fpb, write, pauseMS int }
+// default), the frames in each write, a pause in the writes (ms) once
+// 1.5 s are written (0: none), and a mono stream instead of stereo.
+type jackCase struct {
+	fpb, write, pauseMS int
+	mono                bool
+}
 
 // soundRuns splits interleaved p at every run of two or more frames of
 // digital silence (a sampled 1 kHz sine is zero on one frame at most).
@@ -202,7 +215,11 @@ func soundRuns(p []int16, ch int) [][]int16 {
 // playToJACK runs in the child: it plays the tone for 4 s to JACK's
 // "system" device and, once it plays, records 2 s of the Sink's ports.
 func playToJACK(t *testing.T, rec string, c jackCase) {
-	s, err := Open(Options{Device: "system", Format: playFormat, FramesPerBuffer: c.fpb})
+	f := playFormat
+	if c.mono {
+		f.Channels = 1
+	}
+	s, err := Open(Options{Device: "system", Format: f, FramesPerBuffer: c.fpb})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,8 +231,8 @@ func playToJACK(t *testing.T, rec string, c jackCase) {
 	written := make(chan error, 1)
 	playing := make(chan struct{})
 	go func() {
-		src := tone.New(1000, playFormat, 0.5).For(4 * time.Second)
-		buf := make([]int16, playFormat.Channels*c.write)
+		src := tone.New(1000, f, 0.5).For(4 * time.Second)
+		buf := make([]int16, f.Channels*c.write)
 		started := false
 		for n := 1; ; n++ {
 			k, err := src.Read(buf)

@@ -163,7 +163,10 @@ func open(o Options, fpb int, log *slog.Logger) (*Sink, error) {
 		// after the other (with JACK's period at 2,048 frames, two of
 		// 1,024), so the queue must hold a whole period at every write.
 		keep := max(fpb, int(dev.DefaultHighOutputLatency.Seconds()*float64(o.Format.Rate)))
-		if s.ring, err = openRing(dev, o.Format.Channels, float64(o.Format.Rate), fpb, keep, latency); err != nil {
+		// Mono plays on two ports where there are two, as a mono card
+		// plays it on both speakers (JACK connects port by port).
+		ch := max(o.Format.Channels, min(2, dev.MaxOutputChannels))
+		if s.ring, err = openRing(dev, o.Format.Channels, ch, float64(o.Format.Rate), fpb, keep, latency); err != nil {
 			s.timer.Close()
 			return nil, fmt.Errorf("portaudio: opening %s for %v: %w", s.name, o.Format, err)
 		}

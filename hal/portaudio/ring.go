@@ -92,9 +92,10 @@ type ring struct {
 	buf    []int16        // the queue's samples, in C memory
 	size   uint32         // frames
 	keep   int            // frames a write leaves queued, at least (see writeRing)
-	ch     int
-	w      uint32 // frames written: Go's copy of q.w
-	seen   uint32 // the q.starved already counted
+	ch     int            // the stream's channels
+	in     int            // the channels of what is written: ch, or 1 on 2 (copied to both)
+	w      uint32         // frames written: Go's copy of q.w
+	seen   uint32         // the q.starved already counted
 	// stalled is set when the callback stopped taking samples (see
 	// ringStall): the audio system is gone, and PortAudio's stop would
 	// wait for it, so the stream is neither stopped nor closed again.
@@ -102,8 +103,9 @@ type ring struct {
 }
 
 // openRing opens dev as a callback stream of ch channels playing from a
-// queue in which a write of fpb frames fits on top of keep frames.
-func openRing(dev *pa.DeviceInfo, ch int, rate float64, fpb, keep int, latency time.Duration) (*ring, error) {
+// queue in which a write of fpb frames fits on top of keep frames; in is
+// the channels of what will be written (ch, or 1 when ch is 2).
+func openRing(dev *pa.DeviceInfo, in, ch int, rate float64, fpb, keep int, latency time.Duration) (*ring, error) {
 	size := uint32(1) << bits.Len32(uint32(keep+fpb-1)) // a power of two: r & (size-1) indexes it
 	q := (*C.loaxa_ring)(C.calloc(1, C.size_t(unsafe.Sizeof(C.loaxa_ring{}))))
 	if q == nil {
@@ -122,7 +124,7 @@ func openRing(dev *pa.DeviceInfo, ch int, rate float64, fpb, keep int, latency t
 		return nil, err
 	}
 	return &ring{
-		q: q, stream: s, size: size, keep: keep, ch: ch,
+		q: q, stream: s, size: size, keep: keep, ch: ch, in: in,
 		buf: unsafe.Slice((*int16)(unsafe.Pointer(q.buf)), int(size)*ch),
 	}, nil
 }
@@ -143,16 +145,23 @@ func (r *ring) queued() int { return int(r.w - load(&r.q.r)) }
 // period returns the frames the callback takes at a time, 0 before it ran.
 func (r *ring) period() int { return int(load(&r.q.period)) }
 
-// put copies the whole frames of p that fit into the queue and makes them
-// playable; it returns the samples taken.
+// put copies the whole frames of p (of r.in channels) that fit into the
+// queue and makes them playable; it returns the samples taken.
 func (r *ring) put(p []int16) int {
-	frames := min(len(p)/r.ch, int(r.size)-r.queued())
+	frames := min(len(p)/r.in, int(r.size)-r.queued())
 	at := int(r.w & (r.size - 1))
-	n := copy(r.buf[at*r.ch:], p[:frames*r.ch])
-	copy(r.buf, p[n:frames*r.ch])
+	if r.in == r.ch {
+		n := copy(r.buf[at*r.ch:], p[:frames*r.ch])
+		copy(r.buf, p[n:frames*r.ch])
+	} else {
+		for i, v := range p[:frames] { // mono on both channels
+			k := ((at + i) & int(r.size-1)) * 2
+			r.buf[k], r.buf[k+1] = v, v
+		}
+	}
 	r.w += uint32(frames)
 	store(&r.q.w, r.w) // after the copies: the callback reads up to it
-	return frames * r.ch
+	return frames * r.in
 }
 
 // underruns returns how many times the callback ran short mid-play since
