@@ -52,10 +52,13 @@ const jackChildEnv = "LOAXA_PORTAUDIO_JACK_CHILD"
 // mid-play: the Sink must count that underrun, and never the end of the
 // audio when it drains. "mono" must sound on both ports, as it did when
 // the Sink converted to stereo itself for PortAudio's blocking layer.
+// "the start" records from before the first write: PortAudio calls the
+// callback in the JACK cycle that starts the stream, and a first write
+// shorter than the cycle played, then silence (700 frames, then 1,348).
 func TestJACKPlaysWhatWasWritten(t *testing.T) {
 	if out := os.Getenv(jackChildEnv); out != "" {
 		var c jackCase
-		if _, err := fmt.Sscan(os.Getenv(jackChildEnv+"_CASE"), &c.fpb, &c.write, &c.pauseMS, &c.mono); err != nil {
+		if _, err := fmt.Sscan(os.Getenv(jackChildEnv+"_CASE"), &c.fpb, &c.write, &c.pauseMS, &c.mono, &c.fromStart); err != nil {
 			t.Fatal(err)
 		}
 		playToJACK(t, out, c)
@@ -78,33 +81,22 @@ func TestJACKPlaysWhatWasWritten(t *testing.T) {
 		{"live blocks", 480, jackCase{fpb: 0, write: 480}, 3},
 		{"a pause", 480, jackCase{fpb: 0, write: 1920, pauseMS: 300}, 4},
 		{"mono", 480, jackCase{fpb: 0, write: 1920, mono: true}, 3},
+		{"the start", 2048, jackCase{fpb: 1024, write: 700, fromStart: true}, 3},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			j := audiotest.StartJACK(t, c.period)
 			rec := filepath.Join(t.TempDir(), "speaker.wav")
 			cmd := exec.Command(os.Args[0], "-test.run=^TestJACKPlaysWhatWasWritten$", "-test.v")
 			// HOME: no asoundrc of the machine's user changes what PortAudio sees.
-			cmd.Env = append(os.Environ(), jackChildEnv+"="+rec, fmt.Sprintf("%s_CASE=%d %d %d %t", jackChildEnv, c.fpb, c.write, c.pauseMS, c.mono), j.Env(), "HOME="+t.TempDir())
+			cmd.Env = append(os.Environ(), jackChildEnv+"="+rec, fmt.Sprintf("%s_CASE=%d %d %d %t %t", jackChildEnv, c.fpb, c.write, c.pauseMS, c.mono, c.fromStart), j.Env(), "HOME="+t.TempDir())
 			testenv.DieWithTest(cmd)
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("child: %v\n%s", err, out)
 			}
-			var queued, size int
-			if m := queuedRE.FindSubmatch(out); m == nil {
-				t.Fatalf("the child did not say what it queued:\n%s", out)
-			} else {
-				queued, _ = strconv.Atoi(string(m[1]))
-				size, _ = strconv.Atoi(string(m[2]))
-			}
+			queued, size := said(t, out, queuedRE)
 			t.Logf("queued at most %d frames of a buffer of %d", queued, size)
-			var before, after int
-			if m := underrunsRE.FindSubmatch(out); m == nil {
-				t.Fatalf("the child did not say its underruns:\n%s", out)
-			} else {
-				before, _ = strconv.Atoi(string(m[1]))
-				after, _ = strconv.Atoi(string(m[2]))
-			}
+			before, after := said(t, out, underrunsRE)
 			t.Logf("%d underrun(s)", before)
 			if after != before {
 				t.Errorf("the drain at the end counted %d underrun(s)", after-before)
@@ -157,6 +149,9 @@ func TestJACKPlaysWhatWasWritten(t *testing.T) {
 			if a := dsp.Goertzel(longest, playFormat, 1000); math.Abs(a-0.5) > 0.02 {
 				t.Errorf("1 kHz at %.4f of full scale, want 0.5", a)
 			}
+			if c.fromStart && len(runs) > 0 && len(runs[0]) < playFormat.Rate/5*playFormat.Channels {
+				t.Errorf("the first stretch of sound lasts %d frames, then silence: want the tone unbroken from its start", len(runs[0])/playFormat.Channels)
+			}
 			if c.pauseMS > 0 && len(runs) < 2 {
 				t.Errorf("a pause of %d ms mid-play left no gap in the recording", c.pauseMS)
 			}
@@ -167,6 +162,18 @@ func TestJACKPlaysWhatWasWritten(t *testing.T) {
 	}
 }
 
+// said returns the two numbers the child reported in the line re finds.
+func said(t *testing.T, out []byte, re *regexp.Regexp) (int, int) {
+	t.Helper()
+	m := re.FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("the child did not say %q:\n%s", re, out)
+	}
+	a, _ := strconv.Atoi(string(m[1]))
+	b, _ := strconv.Atoi(string(m[2]))
+	return a, b
+}
+
 // queuedRE and underrunsRE find what the child reports of the Sink.
 var (
 	queuedRE    = regexp.MustCompile(`queued at most (\d+) of (\d+) frames`)
@@ -175,10 +182,11 @@ var (
 
 // jackCase is how the child plays: the Sink's FramesPerBuffer (0: its
 // default), the frames in each write, a pause in the writes (ms) once
-// 1.5 s are written (0: none), and a mono stream instead of stereo.
+// 1.5 s are written (0: none), a mono stream instead of stereo, and a
+// recording from before the first write instead of once it plays.
 type jackCase struct {
 	fpb, write, pauseMS int
-	mono                bool
+	mono, fromStart     bool
 }
 
 // soundRuns splits interleaved p at every run of two or more frames of
@@ -213,7 +221,8 @@ func soundRuns(p []int16, ch int) [][]int16 {
 }
 
 // playToJACK runs in the child: it plays the tone for 4 s to JACK's
-// "system" device and, once it plays, records 2 s of the Sink's ports.
+// "system" device and, once it plays (or from before it starts:
+// c.fromStart), records 2 s of the Sink's ports.
 func playToJACK(t *testing.T, rec string, c jackCase) {
 	f := playFormat
 	if c.mono {
@@ -229,8 +238,9 @@ func playToJACK(t *testing.T, rec string, c jackCase) {
 	size := int(s.ring.size)
 	queued, underruns := 0, 0
 	written := make(chan error, 1)
-	playing := make(chan struct{})
+	begin, playing := make(chan struct{}), make(chan struct{})
 	go func() {
+		<-begin
 		src := tone.New(1000, f, 0.5).For(4 * time.Second)
 		buf := make([]int16, f.Channels*c.write)
 		started := false
@@ -256,7 +266,10 @@ func playToJACK(t *testing.T, rec string, c jackCase) {
 		underruns = s.Underruns()
 		written <- s.Drain()
 	}()
-	<-playing
+	if !c.fromStart {
+		close(begin)
+		<-playing
+	}
 	lsp, err := exec.Command("jack_lsp").Output()
 	if err != nil {
 		t.Fatalf("jack_lsp: %v", err)
@@ -273,7 +286,14 @@ func playToJACK(t *testing.T, rec string, c jackCase) {
 	var logs bytes.Buffer
 	cmd := exec.Command("jack_rec", append([]string{"-f", rec, "-d", "2", "-b", "16"}, ports...)...)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Run(); err != nil {
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("jack_rec: %v", err)
+	}
+	if c.fromStart {
+		time.Sleep(500 * time.Millisecond) // jack_rec connects
+		close(begin)
+	}
+	if err := cmd.Wait(); err != nil {
 		t.Fatalf("jack_rec: %v\n%s", err, logs.Bytes())
 	}
 	if err := <-written; err != nil {
@@ -344,7 +364,8 @@ func TestJACKGoneEndsTheWrite(t *testing.T) {
 		t.Fatalf("the write and the close did not end %v after JACK stopped:\n%s", time.Since(stopped), out.String())
 	}
 	t.Logf("child:\n%s", out.String())
-	for _, want := range []string{"write failed: ", "closed: ", "reopen refused: true"} {
+	for _, want := range []string{"write failed: ", "then drain: portaudio: draining JACK Audio Connection Kit: system: " + errStalled.Error(),
+		"then write: portaudio: writing to JACK Audio Connection Kit: system: " + errStalled.Error(), "closed: ", "reopen refused: true"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the child did not say %q:\n%s", want, out.String())
 		}
@@ -367,6 +388,10 @@ func playUntilGone(t *testing.T) {
 		}
 		if err := s.Write(buf[:k]); err != nil {
 			fmt.Println("write failed:", err)
+			// The stream stays stalled: no start on a stream that was
+			// never stopped ("Stream is not stopped"), no ten-minute stop.
+			fmt.Println("then drain:", s.Drain())
+			fmt.Println("then write:", s.Write(buf[:k]))
 			break
 		}
 		if n == 25 {

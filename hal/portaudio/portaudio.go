@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -162,11 +163,14 @@ func open(o Options, fpb int, log *slog.Logger) (*Sink, error) {
 		// is more: PortAudio's callbacks of one JACK period come one
 		// after the other (with JACK's period at 2,048 frames, two of
 		// 1,024), so the queue must hold a whole period at every write.
-		keep := max(fpb, int(dev.DefaultHighOutputLatency.Seconds()*float64(o.Format.Rate)))
+		// A stopped stream starts once half of that latency is queued, a
+		// period (see writeRing).
+		lat := int(math.Round(dev.DefaultHighOutputLatency.Seconds() * float64(o.Format.Rate)))
+		keep := max(fpb, lat)
 		// Mono plays on two ports where there are two, as a mono card
 		// plays it on both speakers (JACK connects port by port).
 		ch := max(o.Format.Channels, min(2, dev.MaxOutputChannels))
-		if s.ring, err = openRing(dev, o.Format.Channels, ch, float64(o.Format.Rate), fpb, keep, latency); err != nil {
+		if s.ring, err = openRing(dev, o.Format.Channels, ch, float64(o.Format.Rate), fpb, keep, max(1, lat/2), latency); err != nil {
 			s.timer.Close()
 			return nil, fmt.Errorf("portaudio: opening %s for %v: %w", s.name, o.Format, err)
 		}
@@ -382,13 +386,13 @@ func (s *Sink) Drain() error {
 	if s.closed {
 		return errors.New("portaudio: drain after close")
 	}
+	if s.ring != nil {
+		return s.drainRing()
+	}
 	if !s.running {
 		return nil
 	}
 	s.running = false
-	if s.ring != nil {
-		return s.drainRing()
-	}
 	if err := s.stream.Stop(); err != nil {
 		return fmt.Errorf("portaudio: stopping %s: %w", s.name, err)
 	}
@@ -405,7 +409,7 @@ func (s *Sink) Underruns() int { return int(s.underruns.Load()) }
 // writeRing), which PortAudio does not see.
 func (s *Sink) Latency() time.Duration {
 	if s.ring != nil {
-		return s.ring.latency()
+		return s.ring.lat
 	}
 	if info := s.stream.Info(); info != nil {
 		return info.OutputLatency
@@ -424,18 +428,16 @@ func (s *Sink) Close() error {
 	switch {
 	case s.ring != nil && s.ring.stalled:
 		// PortAudio's stop waits for a callback that will not come
-		// (PortAudio 19.6 on JACK: for ever). The stream stays as it is,
-		// and so does PortAudio: this process cannot use it safely again.
+		// (PortAudio 19.6 on JACK: ten minutes). The stream stays as it
+		// is, and so does PortAudio: this process cannot use it safely
+		// again.
 		writing.Add(1)
 		errs = append(errs, fmt.Errorf("portaudio: closing %s: %w; its stream is left open: %w", s.name, errStalled, ErrWedged))
 		s.timer.Close()
 		return errors.Join(errs...)
 	case s.ring != nil:
-		if s.running {
-			s.running = false
-			if err := s.drainRing(); err != nil {
-				errs = append(errs, err)
-			}
+		if err := s.drainRing(); err != nil {
+			errs = append(errs, err)
 		}
 		if s.ring.stalled {
 			writing.Add(1)

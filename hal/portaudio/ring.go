@@ -92,20 +92,24 @@ type ring struct {
 	buf    []int16        // the queue's samples, in C memory
 	size   uint32         // frames
 	keep   int            // frames a write leaves queued, at least (see writeRing)
+	start  int            // frames queued before the stream starts (see writeRing)
+	lat    time.Duration  // PortAudio's output latency, read at open
 	ch     int            // the stream's channels
 	in     int            // the channels of what is written: ch, or 1 on 2 (copied to both)
 	w      uint32         // frames written: Go's copy of q.w
 	seen   uint32         // the q.starved already counted
 	// stalled is set when the callback stopped taking samples (see
 	// ringStall): the audio system is gone, and PortAudio's stop would
-	// wait for it, so the stream is neither stopped nor closed again.
+	// wait for it (PortAudio 19.6 on JACK: ten minutes), so the stream is
+	// neither stopped nor closed again.
 	stalled bool
 }
 
 // openRing opens dev as a callback stream of ch channels playing from a
-// queue in which a write of fpb frames fits on top of keep frames; in is
-// the channels of what will be written (ch, or 1 when ch is 2).
-func openRing(dev *pa.DeviceInfo, in, ch int, rate float64, fpb, keep int, latency time.Duration) (*ring, error) {
+// queue in which a write of fpb frames fits on top of keep frames, and
+// which starts once start frames are queued; in is the channels of what
+// will be written (ch, or 1 when ch is 2).
+func openRing(dev *pa.DeviceInfo, in, ch int, rate float64, fpb, keep, start int, latency time.Duration) (*ring, error) {
 	size := uint32(1) << bits.Len32(uint32(keep+fpb-1)) // a power of two: r & (size-1) indexes it
 	q := (*C.loaxa_ring)(C.calloc(1, C.size_t(unsafe.Sizeof(C.loaxa_ring{}))))
 	if q == nil {
@@ -116,7 +120,7 @@ func openRing(dev *pa.DeviceInfo, in, ch int, rate float64, fpb, keep int, laten
 		C.free(unsafe.Pointer(q))
 		return nil, errors.New("out of memory")
 	}
-	q.cap, q.ch, q.dry = C.uint32_t(size), C.uint32_t(ch), 1
+	q.cap, q.ch = C.uint32_t(size), C.uint32_t(ch)
 	var s unsafe.Pointer // PaStream is void
 	if err := paError(C.loaxa_ring_open(&s, q, C.PaDeviceIndex(dev.Index), C.double(latency.Seconds()), C.double(rate))); err != nil {
 		C.free(unsafe.Pointer(q.buf))
@@ -124,8 +128,9 @@ func openRing(dev *pa.DeviceInfo, in, ch int, rate float64, fpb, keep int, laten
 		return nil, err
 	}
 	return &ring{
-		q: q, stream: s, size: size, keep: keep, ch: ch, in: in,
+		q: q, stream: s, size: size, keep: keep, start: min(start, keep), ch: ch, in: in,
 		buf: unsafe.Slice((*int16)(unsafe.Pointer(q.buf)), int(size)*ch),
+		lat: time.Duration(float64(C.loaxa_output_latency(s)) * float64(time.Second)),
 	}, nil
 }
 
@@ -173,11 +178,17 @@ func (r *ring) underruns() int {
 	return int(d)
 }
 
-// start starts the stream; its first shortfall, before it plays, is not
-// an underrun.
-func (r *ring) start() error {
-	r.q.dry = 1
-	store(&r.q.draining, 0)
+// play starts the stream; draining says whether what is queued is all
+// there will be (a short item), so that running out is not an underrun.
+// The stream is stopped: the callback does not run, and PortAudio's start
+// orders these stores before its first call.
+func (r *ring) play(draining bool) error {
+	r.q.dry = 0
+	d := uint32(0)
+	if draining {
+		d = 1
+	}
+	store(&r.q.draining, d)
 	return paError(C.Pa_StartStream(r.stream))
 }
 
@@ -188,19 +199,17 @@ func (r *ring) draining() { store(&r.q.draining, 1) }
 // queue is left as it is.
 func (r *ring) stop() error { return paError(C.Pa_StopStream(r.stream)) }
 
-// latency is PortAudio's output latency: from the callback to the
-// loudspeaker, not counting the queue.
-func (r *ring) latency() time.Duration {
-	return time.Duration(float64(C.loaxa_output_latency(r.stream)) * float64(time.Second))
-}
-
-// close closes the stream and frees the queue; the stream must be stopped.
+// close closes the stream and frees the queue; the stream must be
+// stopped. If PortAudio cannot close it, the queue is kept: the callback
+// may still read it.
 func (r *ring) close() error {
-	err := paError(C.Pa_CloseStream(r.stream))
+	if err := paError(C.Pa_CloseStream(r.stream)); err != nil {
+		return err
+	}
 	C.free(unsafe.Pointer(r.q.buf))
 	C.free(unsafe.Pointer(r.q))
 	r.q, r.buf = nil, nil
-	return err
+	return nil
 }
 
 // ringStall is how long the callback may take nothing from a queue with
@@ -247,28 +256,35 @@ func (s *Sink) waitRing(left int) error {
 }
 
 // writeRing is Write on a ring: every write waits until no more than
-// r.keep is queued, so the callbacks of a period always find at least
-// that (the margin for a late wake-up), and then queues the write, up to
-// the room; the rest after the next wait. The player's 40 ms batches cost one wake-up each; live
-// audio's 10 ms blocks keep little more than a transfer queued, not the
-// whole queue.
+// r.keep is queued (or a callback's take, if JACK's period grew since),
+// so the callbacks of a period always find at least that (the margin for
+// a late wake-up), and then queues the write, up to the room; the rest
+// after the next wait. The player's 40 ms batches cost one wake-up each;
+// live audio's 10 ms blocks keep little more than a transfer queued, not
+// the whole queue.
+//
+// A stopped stream starts once r.start frames are queued, a JACK period
+// or more: PortAudio calls back in the same JACK cycle as it starts, and
+// a first write shorter than the cycle played, then silence, at the
+// start of every item (a first 700-frame write, JACK's period 2,048
+// frames: 28 ms of silence after 15 ms of sound).
 func (s *Sink) writeRing(p []int16) error {
 	r := s.ring
-	defer func() {
-		if n := r.underruns(); n > 0 {
-			total := s.underruns.Add(int64(n))
-			s.log.Warn("audio output underrun", "device", s.name, "underruns", total)
-		}
-	}()
+	if r.stalled {
+		return fmt.Errorf("portaudio: writing to %s: %w", s.name, errStalled)
+	}
+	defer s.ringUnderruns()
 	for len(p) > 0 {
 		if s.running {
-			if err := s.waitRing(r.keep); err != nil {
+			keep := min(max(r.keep, r.period()), int(r.size)-s.fpb)
+			if err := s.waitRing(keep); err != nil {
 				return fmt.Errorf("portaudio: writing to %s: %w", s.name, err)
 			}
 		}
-		p = p[r.put(p):]
-		if !s.running {
-			if err := r.start(); err != nil {
+		n := r.put(p)
+		p = p[n:]
+		if !s.running && (r.queued() >= r.start || n == 0) {
+			if err := r.play(false); err != nil {
 				return fmt.Errorf("portaudio: starting %s: %w", s.name, err)
 			}
 			s.running = true
@@ -277,15 +293,40 @@ func (s *Sink) writeRing(p []int16) error {
 	return nil
 }
 
-// drainRing waits until the callback has taken everything queued, then
-// stops the stream, which returns once that has played. A stalled stream
-// is not stopped (see ring.stalled).
+// ringUnderruns adds the underruns the callback counted since the last
+// look to the Sink's, and logs them.
+func (s *Sink) ringUnderruns() {
+	if n := s.ring.underruns(); n > 0 {
+		total := s.underruns.Add(int64(n))
+		s.log.Warn("audio output underrun", "device", s.name, "underruns", total)
+	}
+}
+
+// drainRing plays what is queued (starting the stream if it has not
+// started: a short item), waits until the callback has taken it all,
+// then stops the stream, which returns once that has played. A stalled
+// stream is not stopped (see ring.stalled).
 func (s *Sink) drainRing() error {
-	s.ring.draining()
-	if err := s.waitRing(0); err != nil {
+	r := s.ring
+	if r.stalled {
+		return fmt.Errorf("portaudio: draining %s: %w", s.name, errStalled)
+	}
+	r.draining()
+	if !s.running {
+		if r.queued() == 0 {
+			return nil
+		}
+		if err := r.play(true); err != nil {
+			return fmt.Errorf("portaudio: starting %s: %w", s.name, err)
+		}
+	}
+	s.running = false
+	err := s.waitRing(0)
+	s.ringUnderruns()
+	if err != nil {
 		return fmt.Errorf("portaudio: draining %s: %w", s.name, err)
 	}
-	if err := s.ring.stop(); err != nil {
+	if err := r.stop(); err != nil {
 		return fmt.Errorf("portaudio: stopping %s: %w", s.name, err)
 	}
 	return nil
