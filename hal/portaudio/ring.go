@@ -19,7 +19,7 @@ typedef struct {
 	uint32_t starved;  // callbacks that ran short mid-play
 	uint32_t period;   // frames the callback was last asked for
 	uint32_t draining; // Go: running short now is the end, not an underrun
-	uint32_t dry;      // the last callback ran short (or none ran yet)
+	uint32_t dry;      // the last callback ran short: one underrun, however long
 	uint32_t cap;      // frames, a power of two
 	uint32_t ch;
 	int16_t *buf;      // cap * ch samples
