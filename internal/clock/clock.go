@@ -36,8 +36,18 @@ func (Real) Now() time.Time { return time.Now() }
 // NewTimer wraps time.NewTimer.
 func (Real) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
 
-// NewTicker wraps time.NewTicker.
-func (Real) NewTicker(d time.Duration) Ticker { return realTicker{time.NewTicker(d)} }
+// NewTicker returns a ticker on a Linux timerfd (see fdTicker), or
+// time.NewTicker where there is none. Like time.NewTicker, it panics if d
+// is not positive.
+func (Real) NewTicker(d time.Duration) Ticker {
+	if d <= 0 {
+		panic("clock: non-positive interval for NewTicker")
+	}
+	if t, err := newFDTicker(d); err == nil {
+		return t
+	}
+	return realTicker{time.NewTicker(d)}
+}
 
 type realTimer struct{ t *time.Timer }
 

@@ -24,6 +24,10 @@ type Timer struct {
 	spec   unix.ItimerSpec
 	buf    [8]byte
 	closed atomic.Bool
+	// For Every and Wait, which may run in two goroutines at once (a
+	// ticker re-armed while it waits).
+	every unix.ItimerSpec
+	wbuf  [8]byte
 }
 
 // New opens a timer on the monotonic clock.
@@ -67,6 +71,44 @@ func (t *Timer) Sleep(d time.Duration) error {
 	// sleep's: EAGAIN until the timer fires, then its count.
 	if err := t.rc.Read(func(fd uintptr) bool {
 		_, _, errno = unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&t.buf[0])), uintptr(len(t.buf)))
+		return errno != unix.EAGAIN
+	}); err != nil {
+		return t.failed(err)
+	}
+	if errno != 0 {
+		return fmt.Errorf("timerfd: reading: %w", errno)
+	}
+	return nil
+}
+
+// Every arms the timer to expire every d, the first time d from now,
+// until it is armed again or closed. Wait waits for the expiries; Sleep
+// must not be used on the same Timer. Every may be called while a Wait is
+// in progress.
+func (t *Timer) Every(d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("timerfd: period %v: want more than 0", d)
+	}
+	t.every = unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d)), Interval: unix.NsecToTimespec(int64(d))}
+	var errno syscall.Errno
+	if err := t.rc.Control(func(fd uintptr) {
+		_, _, errno = unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(&t.every)), 0, 0, 0)
+	}); err != nil {
+		return t.failed(err)
+	}
+	if errno != 0 {
+		return fmt.Errorf("timerfd: arming: %w", errno)
+	}
+	return nil
+}
+
+// Wait returns once the timer armed by Every has expired since the last
+// Wait (expiries missed meanwhile count as one), or when Close ends it
+// (ErrClosed).
+func (t *Timer) Wait() error {
+	var errno syscall.Errno
+	if err := t.rc.Read(func(fd uintptr) bool {
+		_, _, errno = unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&t.wbuf[0])), uintptr(len(t.wbuf)))
 		return errno != unix.EAGAIN
 	}); err != nil {
 		return t.failed(err)

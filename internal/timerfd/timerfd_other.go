@@ -19,5 +19,11 @@ func New() (*Timer, error) { return nil, errors.New("timerfd: needs Linux") }
 // Sleep does nothing.
 func (t *Timer) Sleep(time.Duration) error { return ErrClosed }
 
+// Every fails.
+func (t *Timer) Every(time.Duration) error { return ErrClosed }
+
+// Wait does nothing.
+func (t *Timer) Wait() error { return ErrClosed }
+
 // Close does nothing.
 func (t *Timer) Close() error { return nil }
