@@ -56,29 +56,12 @@ func (t *Timer) Sleep(d time.Duration) error {
 		return nil
 	}
 	t.spec = unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d))}
-	var errno syscall.Errno
-	// Control holds the descriptor open for the call: a Close meanwhile
-	// cannot hand its number to another file.
-	if err := t.rc.Control(func(fd uintptr) {
-		_, _, errno = unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(&t.spec)), 0, 0, 0)
-	}); err != nil {
-		return t.failed(err)
-	}
-	if errno != 0 {
-		return fmt.Errorf("timerfd: arming: %w", errno)
+	if err := t.arm(&t.spec); err != nil {
+		return err
 	}
 	// Arming cleared any expiry not read yet, so the read below is this
 	// sleep's: EAGAIN until the timer fires, then its count.
-	if err := t.rc.Read(func(fd uintptr) bool {
-		_, _, errno = unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&t.buf[0])), uintptr(len(t.buf)))
-		return errno != unix.EAGAIN
-	}); err != nil {
-		return t.failed(err)
-	}
-	if errno != 0 {
-		return fmt.Errorf("timerfd: reading: %w", errno)
-	}
-	return nil
+	return t.wait(&t.buf)
 }
 
 // Every arms the timer to expire every d, the first time d from now,
@@ -90,9 +73,21 @@ func (t *Timer) Every(d time.Duration) error {
 		return fmt.Errorf("timerfd: period %v: want more than 0", d)
 	}
 	t.every = unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d)), Interval: unix.NsecToTimespec(int64(d))}
+	return t.arm(&t.every)
+}
+
+// Wait returns once the timer armed by Every has expired since the last
+// Wait (expiries missed meanwhile count as one), or when Close ends it
+// (ErrClosed).
+func (t *Timer) Wait() error { return t.wait(&t.wbuf) }
+
+// arm sets the timer to spec, a field of t (a raw call takes its address).
+func (t *Timer) arm(spec *unix.ItimerSpec) error {
 	var errno syscall.Errno
+	// Control holds the descriptor open for the call: a Close meanwhile
+	// cannot hand its number to another file.
 	if err := t.rc.Control(func(fd uintptr) {
-		_, _, errno = unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(&t.every)), 0, 0, 0)
+		_, _, errno = unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(spec)), 0, 0, 0)
 	}); err != nil {
 		return t.failed(err)
 	}
@@ -102,13 +97,12 @@ func (t *Timer) Every(d time.Duration) error {
 	return nil
 }
 
-// Wait returns once the timer armed by Every has expired since the last
-// Wait (expiries missed meanwhile count as one), or when Close ends it
-// (ErrClosed).
-func (t *Timer) Wait() error {
+// wait parks the goroutine in Go's poller until the timer has expired,
+// and reads the expiry count into buf, a field of t.
+func (t *Timer) wait(buf *[8]byte) error {
 	var errno syscall.Errno
 	if err := t.rc.Read(func(fd uintptr) bool {
-		_, _, errno = unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&t.wbuf[0])), uintptr(len(t.wbuf)))
+		_, _, errno = unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
 		return errno != unix.EAGAIN
 	}); err != nil {
 		return t.failed(err)
