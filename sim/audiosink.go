@@ -168,8 +168,11 @@ func NewAudioSink(f audio.Format, o AudioSinkOptions) (*AudioSink, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &AudioSink{f: f, clk: o.Clock, opts: o, log: log, done: make(chan struct{}), idle: true}
-	if _, real := o.Clock.(clock.Real); real && !o.NoPacing {
-		s.timer, _ = timerfd.New() // none: a Go timer paces
+	switch o.Clock.(type) {
+	case clock.Real, clock.System:
+		if !o.NoPacing {
+			s.timer, _ = timerfd.New() // none: a Go timer paces
+		}
 	}
 	if o.Path != "" {
 		if err := os.MkdirAll(filepath.Dir(o.Path), 0o755); err != nil {

@@ -428,3 +428,19 @@ func TestAudioSinkKeepsNothingInMemoryWhenAsked(t *testing.T) {
 		t.Errorf("the file holds %d samples, not the %d played", len(got), len(p))
 	}
 }
+
+// The daemon's clock is clock.System (clock.Real with timerfd tickers):
+// the sink must pace on its timerfd under it as under Real, not fall back
+// to a Go timer, which wakes the process two or three times per block.
+func TestSinkPacesOnTimerfdUnderTheDaemonsClock(t *testing.T) {
+	for _, c := range []clock.Clock{clock.Real{}, clock.System{}} {
+		s, err := NewAudioSink(audio.Format{Rate: 48000, Channels: 2}, AudioSinkOptions{Clock: c, Keep: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.timer == nil {
+			t.Errorf("%T: the sink paces on a Go timer, not on its timerfd", c)
+		}
+		s.Close()
+	}
+}

@@ -36,10 +36,20 @@ func (Real) Now() time.Time { return time.Now() }
 // NewTimer wraps time.NewTimer.
 func (Real) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
 
-// NewTicker returns a ticker on a Linux timerfd (see fdTicker), or
-// time.NewTicker where there is none. Like time.NewTicker, it panics if d
-// is not positive.
-func (Real) NewTicker(d time.Duration) Ticker {
+// NewTicker wraps time.NewTicker.
+func (Real) NewTicker(d time.Duration) Ticker { return realTicker{time.NewTicker(d)} }
+
+// System is Real with tickers on a Linux timerfd (see fdTicker; a Go
+// ticker where there is none): one wake-up per tick instead of two and
+// the runtime's monitor thread's. It is the daemon's clock. Code run
+// inside a testing/synctest bubble must use Real: a goroutine waiting on
+// a timerfd is not durably blocked, so the bubble's clock never advances
+// (the agent's synctest tests hung with System's tickers in Real).
+type System struct{ Real }
+
+// NewTicker returns a ticker on a timerfd, or time.NewTicker's where
+// there is none. Like time.NewTicker, it panics if d is not positive.
+func (System) NewTicker(d time.Duration) Ticker {
 	if d <= 0 {
 		panic("clock: non-positive interval for NewTicker")
 	}

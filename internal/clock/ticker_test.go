@@ -5,13 +5,13 @@ import (
 	"time"
 )
 
-// realFDTicker returns a Real ticker of d, which on Linux must be on a
-// timerfd (the agent's idle wake-ups depend on it).
+// realFDTicker returns a System ticker of d, which on Linux must be on a
+// timerfd (the daemon's idle wake-ups depend on it).
 func realFDTicker(t *testing.T, d time.Duration) *fdTicker {
 	t.Helper()
-	k, ok := Real{}.NewTicker(d).(*fdTicker)
+	k, ok := System{}.NewTicker(d).(*fdTicker)
 	if !ok {
-		t.Fatalf("Real.NewTicker is not on a timerfd on this Linux host")
+		t.Fatalf("System.NewTicker is not on a timerfd on this Linux host")
 	}
 	return k
 }

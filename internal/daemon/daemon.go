@@ -198,7 +198,7 @@ func Main(ctx context.Context, args []string, version string, stdout, stderr io.
 		defer b.Close()
 		log.Info("embedded MQTT broker listening", "addr", b.Addr())
 	}
-	clk := clock.Real{}
+	clk := clock.System{} // tickers on a timerfd: fewer wake-ups on every pole
 	hw, simHW, missing, err := Hardware(cfg, f.Sim, clk)
 	if err != nil {
 		return fail("hardware", err)
