@@ -426,20 +426,15 @@ func (s *Sink) Close() error {
 	s.closed = true
 	var errs []error
 	switch {
-	case s.ring != nil && s.ring.stalled:
-		// PortAudio's stop waits for a callback that will not come
-		// (PortAudio 19.6 on JACK: ten minutes). The stream stays as it
-		// is, and so does PortAudio: this process cannot use it safely
-		// again.
-		writing.Add(1)
-		errs = append(errs, fmt.Errorf("portaudio: closing %s: %w; its stream is left open: %w", s.name, errStalled, ErrWedged))
-		s.timer.Close()
-		return errors.Join(errs...)
 	case s.ring != nil:
 		if err := s.drainRing(); err != nil {
 			errs = append(errs, err)
 		}
 		if s.ring.stalled {
+			// PortAudio's stop waits for a callback that will not come
+			// (PortAudio 19.6 on JACK: ten minutes). The stream stays as
+			// it is, and so does PortAudio: this process cannot use it
+			// safely again.
 			writing.Add(1)
 			errs = append(errs, fmt.Errorf("portaudio: closing %s: its stream is left open: %w", s.name, ErrWedged))
 			s.timer.Close()
