@@ -28,6 +28,16 @@ type Timer struct {
 	// ticker re-armed while it waits).
 	every unix.ItimerSpec
 	wbuf  [8]byte
+	// The raw calls, built once: a closure made at each call escapes to
+	// the heap (the poller keeps it), an allocation per sleep. armFn sets
+	// armSpec (Sleep's or Every's, never both at once); waitFn reads into
+	// waitBuf (Sleep's or Wait's).
+	armSpec   *unix.ItimerSpec
+	armErrno  syscall.Errno
+	armFn     func(fd uintptr)
+	waitBuf   *[8]byte
+	waitErrno syscall.Errno
+	waitFn    func(fd uintptr) bool
 }
 
 // New opens a timer on the monotonic clock.
@@ -44,7 +54,15 @@ func New() (*Timer, error) {
 		f.Close()
 		return nil, fmt.Errorf("timerfd: %w", err)
 	}
-	return &Timer{f: f, rc: rc}, nil
+	t := &Timer{f: f, rc: rc}
+	t.armFn = func(fd uintptr) {
+		_, _, t.armErrno = unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(t.armSpec)), 0, 0, 0)
+	}
+	t.waitFn = func(fd uintptr) bool {
+		_, _, t.waitErrno = unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&t.waitBuf[0])), uintptr(len(t.waitBuf)))
+		return t.waitErrno != unix.EAGAIN
+	}
+	return t, nil
 }
 
 // ErrClosed is what a Sleep that Close ended returns.
@@ -83,16 +101,14 @@ func (t *Timer) Wait() error { return t.wait(&t.wbuf) }
 
 // arm sets the timer to spec, a field of t (a raw call takes its address).
 func (t *Timer) arm(spec *unix.ItimerSpec) error {
-	var errno syscall.Errno
+	t.armSpec, t.armErrno = spec, 0
 	// Control holds the descriptor open for the call: a Close meanwhile
 	// cannot hand its number to another file.
-	if err := t.rc.Control(func(fd uintptr) {
-		_, _, errno = unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(spec)), 0, 0, 0)
-	}); err != nil {
+	if err := t.rc.Control(t.armFn); err != nil {
 		return t.failed(err)
 	}
-	if errno != 0 {
-		return fmt.Errorf("timerfd: arming: %w", errno)
+	if t.armErrno != 0 {
+		return fmt.Errorf("timerfd: arming: %w", t.armErrno)
 	}
 	return nil
 }
@@ -100,15 +116,12 @@ func (t *Timer) arm(spec *unix.ItimerSpec) error {
 // wait parks the goroutine in Go's poller until the timer has expired,
 // and reads the expiry count into buf, a field of t.
 func (t *Timer) wait(buf *[8]byte) error {
-	var errno syscall.Errno
-	if err := t.rc.Read(func(fd uintptr) bool {
-		_, _, errno = unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
-		return errno != unix.EAGAIN
-	}); err != nil {
+	t.waitBuf, t.waitErrno = buf, 0
+	if err := t.rc.Read(t.waitFn); err != nil {
 		return t.failed(err)
 	}
-	if errno != 0 {
-		return fmt.Errorf("timerfd: reading: %w", errno)
+	if t.waitErrno != 0 {
+		return fmt.Errorf("timerfd: reading: %w", t.waitErrno)
 	}
 	return nil
 }

@@ -60,3 +60,31 @@ func TestCloseEndsASleep(t *testing.T) {
 		t.Fatalf("Sleep on a closed timer: %v, want ErrClosed", err)
 	}
 }
+
+// A sleep allocates nothing: the audio output sleeps on a Timer 25 times
+// a second for as long as it plays, and each allocation is garbage the
+// collector wakes up for on a small board.
+func TestSleepAllocatesNothing(t *testing.T) {
+	tm, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tm.Close()
+	if n := testing.AllocsPerRun(50, func() {
+		if err := tm.Sleep(time.Microsecond); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("Sleep allocates %v times per call, want 0", n)
+	}
+	if err := tm.Every(time.Microsecond); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(50, func() {
+		if err := tm.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("Wait allocates %v times per call, want 0", n)
+	}
+}
