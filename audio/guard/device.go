@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/loaxa/loaxa/audio"
+	"github.com/loaxa/loaxa/internal/clock"
 )
 
 type opKind int
@@ -49,6 +50,9 @@ type device struct {
 	// buf is the copy of the samples being written; it belongs to the
 	// caller between calls and to the worker during one.
 	buf []int16
+	// timer times each call in turn (Sink.call): one for the device's
+	// life rather than one made and dropped per write, 25 a second.
+	timer clock.Timer
 	// state is live, abandoned (by the caller) or finished (by the
 	// worker, after a close): whichever comes first decides who accounts
 	// for the call.

@@ -503,7 +503,15 @@ func (s *Sink) closeDevice(d *device) error {
 // when it did not return in time (the caller then abandons d).
 func (s *Sink) call(d *device, o op, dl time.Duration) (err error, stuck bool) {
 	d.ops <- o
-	t := s.o.Clock.NewTimer(dl)
+	// A device's calls come one at a time (each waits for its result or
+	// abandons the device), so they share its timer; a stopped timer
+	// delivers nothing stale after Reset.
+	if d.timer == nil {
+		d.timer = s.o.Clock.NewTimer(dl)
+	} else {
+		d.timer.Reset(dl)
+	}
+	t := d.timer
 	defer t.Stop()
 	select {
 	case err := <-d.res:
