@@ -383,8 +383,14 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	a.teleTicker = a.clk.NewTicker(time.Duration(a.cfg.TeleInterval) * time.Second)
 	defer a.teleTicker.Stop()
-	inputs := a.clk.NewTicker(inputPoll)
-	defer inputs.Stop()
+	// No inputs wired (or no GPIO at all): nothing to poll, and no
+	// wake-up five times a second for it.
+	var inputTick <-chan time.Time
+	if len(a.hw.Inputs) > 0 {
+		inputs := a.clk.NewTicker(inputPoll)
+		defer inputs.Stop()
+		inputTick = inputs.C()
+	}
 	watchdog := a.clk.NewTicker(10 * time.Second)
 	defer watchdog.Stop()
 
@@ -416,7 +422,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.linkEvent(ev)
 		case <-a.teleTicker.C():
 			a.publishTele()
-		case <-inputs.C():
+		case <-inputTick:
 			a.readInputs(false)
 		case <-watchdog.C():
 			a.notify("WATCHDOG=1")
