@@ -66,6 +66,10 @@ type Link struct {
 	// inbound queue was full: once the agent has caught up, the link
 	// reconnects so the broker delivers it again.
 	owed atomic.Bool
+	// owedC says owed was set: the session then looks every second
+	// whether the agent has caught up (a ticker only while it is owed,
+	// not a wake-up every second for the life of the pole).
+	owedC chan struct{}
 
 	done <-chan struct{} // Run's context, set before any client exists
 
@@ -199,6 +203,7 @@ func NewLink(cfg LinkConfig, clk clock.Clock, log *slog.Logger, durable Durable)
 		resubCh: make(chan struct{}, 1),
 		retry:   make(chan struct{}, 1),
 		redial:  make(chan struct{}, 1),
+		owedC:   make(chan struct{}, 1),
 		onLive:  cfg.OnLive,
 	}
 	l.session.Store(readSession(cfg.SessionFile))

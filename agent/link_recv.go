@@ -51,6 +51,10 @@ func (l *Link) deliver(in Inbound) {
 func (l *Link) dropInbound(in Inbound) {
 	l.inDropped.Add(1)
 	if !l.owed.Swap(true) {
+		select {
+		case l.owedC <- struct{}{}:
+		default:
+		}
 		l.log.Warn("inbound queue full: commands dropped unacknowledged; the link reconnects to have them delivered again once the agent has caught up", "topic", in.Topic)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/loaxa/loaxa/agent/wire"
 	"github.com/loaxa/loaxa/internal/atomicfile"
+	"github.com/loaxa/loaxa/internal/clock"
 	"github.com/loaxa/loaxa/internal/mqttc"
 	"github.com/loaxa/loaxa/internal/redact"
 )
@@ -75,8 +76,22 @@ func (l *Link) session1(ctx context.Context) (up bool, lasted time.Duration, err
 		l.emit(context.WithoutCancel(ctx), LinkEvent{Kind: LinkDown, Session: session, Err: err})
 	}()
 	s := &sender{l: l, c: c, lost: lost}
-	resync := l.clk.NewTicker(time.Second)
-	defer resync.Stop()
+	// While a dropped command is owed, look every second whether the
+	// agent has caught up.
+	var resync clock.Ticker
+	var resyncC <-chan time.Time
+	defer func() {
+		if resync != nil {
+			resync.Stop()
+		}
+	}()
+	watchOwed := func() {
+		if resync == nil && l.owed.Load() {
+			resync = l.clk.NewTicker(time.Second)
+			resyncC = resync.C()
+		}
+	}
+	watchOwed() // owed during an earlier session
 	for {
 		select {
 		case <-l.resubCh:
@@ -110,7 +125,9 @@ func (l *Link) session1(ctx context.Context) (up bool, lasted time.Duration, err
 		case <-grace:
 			grace = nil
 			l.release(h)
-		case <-resync.C():
+		case <-l.owedC:
+			watchOwed()
+		case <-resyncC:
 			if l.owed.Load() && len(l.inbound) == 0 && grace == nil {
 				l.owed.Store(false)
 				return true, l.clk.Now().Sub(start), errResync
