@@ -11,7 +11,10 @@ type Clock interface {
 	NewTicker(d time.Duration) Ticker
 }
 
-// Timer is the subset of *time.Timer the agent uses.
+// Timer is the subset of *time.Timer the agent uses. Like Go's timers
+// since 1.23 (go.mod's go line keeps that behaviour), a Timer delivers no
+// value from before a Stop or a Reset once it returns, so one Timer can
+// time call after call (audio/guard relies on it; Fake does the same).
 type Timer interface {
 	C() <-chan time.Time
 	// Stop prevents the timer from firing; it reports whether it was active.

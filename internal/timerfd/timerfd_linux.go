@@ -14,8 +14,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Timer is one timerfd. Sleep is for one goroutine at a time; Close may
-// come from any, and ends a Sleep in progress.
+// Timer is one timerfd, used either with Sleep or with Every and Wait,
+// never both (they share the state of the system calls). Sleep is for
+// one goroutine at a time; Every may come while a Wait is in progress;
+// Close may come from any goroutine, and ends a Sleep or a Wait.
 type Timer struct {
 	f  *os.File
 	rc syscall.RawConn
