@@ -19,25 +19,19 @@ import (
 // one goroutine at a time; Every may come while a Wait is in progress;
 // Close may come from any goroutine, and ends a Sleep or a Wait.
 type Timer struct {
-	f  *os.File
-	rc syscall.RawConn
-	// Kept in the (heap-allocated, never moving) Timer: the raw system
-	// calls take their addresses.
-	spec   unix.ItimerSpec
-	buf    [8]byte
+	f      *os.File
+	rc     syscall.RawConn
 	closed atomic.Bool
-	// For Every and Wait, which may run in two goroutines at once (a
-	// ticker re-armed while it waits).
-	every unix.ItimerSpec
-	wbuf  [8]byte
-	// The raw calls, built once: a closure made at each call escapes to
-	// the heap (the poller keeps it), an allocation per sleep. armFn sets
-	// armSpec (Sleep's or Every's, never both at once); waitFn reads into
-	// waitBuf (Sleep's or Wait's).
-	armSpec   *unix.ItimerSpec
+	// The state of the raw system calls, kept in the (heap-allocated,
+	// never moving) Timer, whose addresses they take. Arming (Sleep,
+	// Every) and reading (Sleep, Wait) have their own, as Every may run
+	// while a Wait reads. The calls are built once: a closure made at
+	// each call escapes to the heap (the poller keeps it), an allocation
+	// per sleep.
+	spec      unix.ItimerSpec
 	armErrno  syscall.Errno
 	armFn     func(fd uintptr)
-	waitBuf   *[8]byte
+	buf       [8]byte
 	waitErrno syscall.Errno
 	waitFn    func(fd uintptr) bool
 }
@@ -58,10 +52,10 @@ func New() (*Timer, error) {
 	}
 	t := &Timer{f: f, rc: rc}
 	t.armFn = func(fd uintptr) {
-		_, _, t.armErrno = unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(t.armSpec)), 0, 0, 0)
+		_, _, t.armErrno = unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(&t.spec)), 0, 0, 0)
 	}
 	t.waitFn = func(fd uintptr) bool {
-		_, _, t.waitErrno = unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&t.waitBuf[0])), uintptr(len(t.waitBuf)))
+		_, _, t.waitErrno = unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&t.buf[0])), uintptr(len(t.buf)))
 		return t.waitErrno != unix.EAGAIN
 	}
 	return t, nil
@@ -76,12 +70,12 @@ func (t *Timer) Sleep(d time.Duration) error {
 		return nil
 	}
 	t.spec = unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d))}
-	if err := t.arm(&t.spec); err != nil {
+	if err := t.arm(); err != nil {
 		return err
 	}
 	// Arming cleared any expiry not read yet, so the read below is this
 	// sleep's: EAGAIN until the timer fires, then its count.
-	return t.wait(&t.buf)
+	return t.wait()
 }
 
 // Every arms the timer to expire every d, the first time d from now,
@@ -92,18 +86,18 @@ func (t *Timer) Every(d time.Duration) error {
 	if d <= 0 {
 		return fmt.Errorf("timerfd: period %v: want more than 0", d)
 	}
-	t.every = unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d)), Interval: unix.NsecToTimespec(int64(d))}
-	return t.arm(&t.every)
+	t.spec = unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d)), Interval: unix.NsecToTimespec(int64(d))}
+	return t.arm()
 }
 
 // Wait returns once the timer armed by Every has expired since the last
 // Wait (expiries missed meanwhile count as one), or when Close ends it
 // (ErrClosed).
-func (t *Timer) Wait() error { return t.wait(&t.wbuf) }
+func (t *Timer) Wait() error { return t.wait() }
 
-// arm sets the timer to spec, a field of t (a raw call takes its address).
-func (t *Timer) arm(spec *unix.ItimerSpec) error {
-	t.armSpec, t.armErrno = spec, 0
+// arm sets the timer to t.spec.
+func (t *Timer) arm() error {
+	t.armErrno = 0
 	// Control holds the descriptor open for the call: a Close meanwhile
 	// cannot hand its number to another file.
 	if err := t.rc.Control(t.armFn); err != nil {
@@ -116,9 +110,9 @@ func (t *Timer) arm(spec *unix.ItimerSpec) error {
 }
 
 // wait parks the goroutine in Go's poller until the timer has expired,
-// and reads the expiry count into buf, a field of t.
-func (t *Timer) wait(buf *[8]byte) error {
-	t.waitBuf, t.waitErrno = buf, 0
+// and reads the expiry count into t.buf.
+func (t *Timer) wait() error {
+	t.waitErrno = 0
 	if err := t.rc.Read(t.waitFn); err != nil {
 		return t.failed(err)
 	}
